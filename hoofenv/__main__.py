@@ -1,0 +1,3 @@
+from hoofenv.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Argument parsing and dispatch only; each command's work lives in the library it calls."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from hoofenv import __version__
+from hoofenv.errors import HoofenvError
+
+# Subcommand name -> module in hoofenv.commands defining add_parser(subparsers).
+COMMANDS = [
+    "doctor",
+    "plan",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hoofenv",
+        description="Probe, plan, install, verify, check data and train RTMPose hoof keypoints.",
+    )
+    parser.add_argument("--version", action="version", version=f"hoofenv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"hoofenv.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HoofenvError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": err.to_dict()}, indent=2))
+        else:
+            print(err.render(), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
