@@ -48,3 +48,18 @@ def run_json(*args: str, **kw) -> tuple[int, dict]:
         return proc.returncode, json.loads(proc.stdout)
     except json.JSONDecodeError as exc:
         raise AssertionError(f"not JSON from hoofenv {' '.join(args)}: {exc}\n{proc.stdout}\n{proc.stderr}") from exc
+
+
+@pytest.fixture(scope="session")
+def stack_python() -> Path:
+    """The python of a real, installed training stack (torch, mmcv with ops, mmengine, mmdet, mmpose).
+
+    HOOFENV_STACK_PYTHON points at one; otherwise the test is skipped with the reason.
+    """
+    value = os.environ.get("HOOFENV_STACK_PYTHON")
+    if not value:
+        pytest.skip("no training stack: set HOOFENV_STACK_PYTHON to the python of an env made by `hoofenv install`")
+    path = Path(value)
+    if not path.exists():
+        pytest.fail(f"HOOFENV_STACK_PYTHON={value} does not exist")
+    return path
