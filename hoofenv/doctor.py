@@ -117,7 +117,7 @@ def _disk(facts: Facts, plan: Plan) -> Check:
 
 def _plan(plan: Plan) -> Check:
     errors = [p for p in plan.problems if p.severity == "error"]
-    if not plan.ok:
+    if not plan.resolved:
         first = errors[0] if errors else None
         return Check("plan", FAIL, "Plan: refused", [p.message for p in errors], first.hint if first else None)
     mmcv = f"mmcv {plan.mmcv.version} ({plan.mmcv.source})" if plan.mmcv else "mmcv ?"
@@ -159,7 +159,7 @@ def _environment(env: Environment | None, plan: Plan) -> Check:
 
 
 def _wanted(plan: Plan) -> dict[str, str]:
-    if not plan.ok:
+    if not plan.resolved:
         return {}
     out = {name: f"=={getattr(plan, name)}" for name in ("torch", "torchvision", "mmengine", "mmdet", "mmpose")}
     out["mmcv"] = f"=={plan.mmcv.version}"

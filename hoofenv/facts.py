@@ -24,6 +24,7 @@ class OSFacts:
     distro: str | None = None
     distro_version: str | None = None
     wsl: bool = False
+    wsl_version: int | None = None
     kernel: str | None = None
 
 

@@ -139,6 +139,8 @@ class Matrix:
     checkpoint: dict[str, Any]
     indexes: dict[str, str]
     platforms: dict[str, dict[str, Any]]
+    stack_python: tuple[tuple[int, int], tuple[int, int]]
+    stack_python_why: str
     gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
@@ -352,6 +354,14 @@ class _Validator:
         platforms = self.get(data, "platforms", "(top level)", dict)
         self.get(platforms, "train", "platforms", dict)
 
+        sp = self.get(data, "stack_python", "(top level)", dict)
+        sp_range = self.get(sp, "range", "stack_python", list)
+        if len(sp_range) != 2:
+            raise self.fail("stack_python.range", "expected [lowest, highest] CPython minor")
+        stack_python = tuple(self.parse(_minor, str(p), "stack_python.range") for p in sp_range)
+        stack_why = self.get(sp, "why", "stack_python")
+        self.source(sp, "stack_python")
+
         families = []
         for i, row in enumerate(self.get(data, "gpu_families", "(top level)", list)):
             where = f"gpu_families[{i}]"
@@ -360,7 +370,7 @@ class _Validator:
         self.source({"source": data.get("gpu_families_source")}, "gpu_families_source")
 
         return Matrix(self.path, self.sources, cuda, arch_sets, torch, wheels, builds, packages, mmcv_versions,
-                      pins, runtime, checkpoint, indexes, platforms, families)
+                      pins, runtime, checkpoint, indexes, platforms, stack_python, stack_why, families)
 
 
 def _minor(text: str) -> tuple[int, int]:

@@ -69,8 +69,13 @@ class Plan:
     target: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def ok(self) -> bool:
+    def resolved(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def ok(self) -> bool:
+        """Resolved, and nothing blocks acting on it (a missing build tool is an error, not a refusal)."""
+        return self.resolved and not any(p.severity == "error" for p in self.problems)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

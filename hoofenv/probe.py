@@ -64,8 +64,12 @@ def parse_os_release(text: str) -> dict[str, str]:
     return out
 
 
-def is_wsl(proc_version: str | None) -> bool:
-    return bool(proc_version) and "microsoft" in proc_version.lower()
+def wsl_version(proc_version: str | None) -> int | None:
+    """2 for WSL2 (a real Linux kernel, `-microsoft-standard`), 1 for WSL1 (`-Microsoft`, no GPU), else None."""
+    text = (proc_version or "").lower()
+    if "microsoft-standard" in text or "wsl2" in text:
+        return 2
+    return 1 if "microsoft" in text else None
 
 
 def parse_proc_driver_version(text: str) -> str | None:
@@ -82,21 +86,33 @@ def parse_smi_table(text: str) -> tuple[str | None, str | None]:
 
 
 def parse_smi_query(text: str) -> list[GPU]:
-    """Rows of `nvidia-smi --query-gpu=index,name,compute_cap,memory.total --format=csv,noheader,nounits`."""
+    """`nvidia-smi --query-gpu=... --format=csv` (with its header line; columns in any order, units allowed)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines or "," not in lines[0] and not re.match(r"^[a-z_.]+( \[.*\])?$", lines[0].strip()):
+        return []
+    header = [re.sub(r"\s*\[.*\]$", "", h.strip()) for h in lines[0].split(",")]
     gpus = []
-    for line in text.strip().splitlines():
-        cells = [c.strip() for c in line.split(",")]
-        if len(cells) < 4 or not cells[0].isdigit():
+    for n, line in enumerate(lines[1:]):
+        row = dict(zip(header, (c.strip() for c in line.split(","))))
+        name = row.get("name")
+        if not name:
             continue
-        index, name, cc, mem = cells[:4]
-        mem_digits = re.match(r"\d+", mem)
+        cc = row.get("compute_cap", "")
+        mem = re.match(r"\d+", row.get("memory.total", ""))
+        index = row.get("index", "")
         gpus.append(GPU(
             name=name,
             compute_capability=cc if re.fullmatch(r"\d+\.\d+", cc) else None,
-            memory_mib=int(mem_digits.group(0)) if mem_digits else None,
-            index=int(index),
+            memory_mib=int(mem.group(0)) if mem else None,
+            index=int(index) if index.isdigit() else n,
         ))
     return gpus
+
+
+def parse_nvml_library_version(text: str) -> str | None:
+    """`NVML library version: 550.144` as nvidia-smi prints it beside a driver/library mismatch."""
+    m = re.search(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", text)
+    return m.group(1) if m else None
 
 
 def parse_lspci(text: str) -> list[GPU]:
@@ -189,14 +205,15 @@ def probe_smi() -> NvidiaFacts | None:
     if code != 0:
         lowered = text.lower()
         if "version mismatch" in lowered:
-            return NvidiaFacts(error=text.strip(), error_code="driver-mismatch", source="nvidia-smi")
+            return NvidiaFacts(driver_version=None, error=text.strip(), error_code="driver-mismatch",
+                               source="nvidia-smi")
         if "couldn't communicate" in lowered or "driver" in lowered:
             return NvidiaFacts(error=text.strip(), error_code="no-driver", source="nvidia-smi")
         return NvidiaFacts(error=text.strip(), error_code="nvml-failed", source="nvidia-smi")
     driver, cuda = parse_smi_table(text)
-    query = run(["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total", "--format=csv,noheader,nounits"])
-    if query is None:  # drivers before ~510 do not know compute_cap
-        query = run(["nvidia-smi", "--query-gpu=index,name,index,memory.total", "--format=csv,noheader,nounits"])
+    query = run(["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total", "--format=csv"])
+    if query is None:  # drivers before ~510 answer: Field "compute_cap" is not a valid field to query.
+        query = run(["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv"])
     gpus = parse_smi_query(query or "")
     return NvidiaFacts(driver_version=driver, cuda_driver_version=cuda, gpus=gpus, source="nvidia-smi")
 
@@ -215,8 +232,9 @@ def probe_nvidia() -> NvidiaFacts | None:
     kernel = parse_proc_driver_version(read("/proc/driver/nvidia/version") or "")
     kernel = kernel or (read("/sys/module/nvidia/version") or "").strip() or None
     if facts is not None and facts.error_code == "driver-mismatch" and kernel:
-        facts.error = (f"{facts.error}; the loaded kernel module is {kernel}, the user-space library differs "
-                       "(the driver was upgraded without a reboot)")
+        library = parse_nvml_library_version(facts.error or "")
+        facts.error = (f"{facts.error}; the loaded kernel module is {kernel}, the user-space library "
+                       f"{library or 'differs'} (the driver was upgraded without a reboot)")
         facts.driver_version = facts.driver_version or kernel
     if facts is not None and not facts.error_code:
         return facts
@@ -242,7 +260,8 @@ def probe_os() -> OSFacts:
         arch=platform.machine(),
         distro=info.get("ID"),
         distro_version=info.get("VERSION_ID"),
-        wsl=is_wsl(read("/proc/version")),
+        wsl=wsl_version(read("/proc/version")) is not None,
+        wsl_version=wsl_version(read("/proc/version")),
         kernel=platform.release(),
     )
 

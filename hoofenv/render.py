@@ -11,7 +11,7 @@ def render_plan(plan: Plan) -> None:
     from rich.table import Table
 
     console = Console(highlight=False)
-    if plan.ok:
+    if plan.resolved:
         table = Table(title="hoofenv plan", title_justify="left", show_edge=False)
         table.add_column("component")
         table.add_column("version")

@@ -226,8 +226,6 @@ def _fill(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
         for tool in plan.mmcv.build.missing:
             plan.problems.append(Problem(f"build-needs-{tool.split()[0]}", f"building mmcv needs {tool}",
                                          _tool_hint(tool), "error"))
-        if plan.mmcv.build.missing:
-            plan.status = "refused"
 
     pkgs = matrix.packages
     plan.mmengine, plan.mmdet, plan.mmpose = (str(pkgs[n].version) for n in ("mmengine", "mmdet", "mmpose"))
@@ -311,12 +309,17 @@ def _indexes(matrix: Matrix, c: _Candidate, o: Overrides) -> dict[str, str]:
 def _python_candidates(facts: Facts, matrix: Matrix, o: Overrides) -> list[tuple[int, int]]:
     if o.python:
         try:
-            return [_minor_of(o.python)]
-        except ValueError as exc:
+            wanted = _minor_of(o.python)
+        except (ValueError, IndexError) as exc:
             raise HoofenvError(f"--python {o.python} is not a Python version", hint="write it as `3.11`",
                                code="bad-python", exit_code=2) from exc
-    lo = min(r.python[0] for r in matrix.torch)
-    hi = max(r.python[1] for r in matrix.torch)
+        lo, hi = matrix.stack_python
+        if not lo <= wanted <= hi:
+            raise HoofenvError(f"--python {o.python} cannot run the stack", [matrix.stack_python_why],
+                               hint=f"use --python {_fmt(lo)} to {_fmt(hi)}, e.g. `--python 3.11`",
+                               code="python-override", exit_code=1)
+        return [wanted]
+    lo, hi = matrix.stack_python
     return [(3, m) for m in range(lo[1], hi[1] + 1)]
 
 
