@@ -182,9 +182,10 @@ def _fix(args) -> int:
 
     result = fix_file(args.ann, output=args.output, in_place=args.in_place, schema=_schema_arg(args.schema),
                       dry_run=args.dry_run)
+    code = 1 if result.unfixable else 0
     if args.json:
-        _emit({"ok": True, **asdict(result)})
-        return 0
+        _emit({"ok": not result.unfixable, **asdict(result)})
+        return code
     con = _console()
     if not result.changes:
         con.print(f"[✓] nothing to repair in {args.ann}", markup=False)
@@ -201,7 +202,7 @@ def _fix(args) -> int:
         con.print(f"  next: hoofenv data check {result.written}", markup=False)
     elif args.dry_run:
         con.print("dry run: nothing written", markup=False)
-    return 0
+    return code
 
 
 def _merge(args) -> int:
