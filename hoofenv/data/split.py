@@ -1,7 +1,7 @@
 """`data split`: train/val by image, reproducible from the seed, with groups (horse, video) kept whole.
 
 Groups are ordered by sha256(seed:group) rather than by `random`: the order depends on nothing but the seed and
-the group's name, so adding images to the export moves no existing group from val to train.
+the group's name -- not on the order of the file, the Python version or the platform.
 """
 
 from __future__ import annotations
