@@ -11,6 +11,7 @@ from hoofenv.errors import UsageError
 
 MMPOSE_DOES = {
     "drop": "drops them silently",
+    "drop-keypoints": "keeps the instance but loses those points (outside the crop)",
     "crash": "crashes (MMPose or xtcocotools)",
     "wrong-metric": "loads them, but the metric is wrong",
     "none": "no effect on training",

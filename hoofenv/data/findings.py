@@ -41,7 +41,7 @@ CODES: dict[str, tuple[str, str, str, str]] = {
         "error", "wrong-metric",
         "{n} annotations have a missing or wrong num_keypoints (MMPose trusts it and drops those with 0)",
         FIX + "  (counts points with v > 0)"),
-    "iscrowd-missing": ("warning", "crash", "{n} annotations lack iscrowd (CocoMetric reads it)", FIX),
+    "iscrowd-missing": ("error", "crash", "{n} annotations lack iscrowd (CocoMetric reads it)", FIX),
     "crowd-instance": ("warning", "drop", "{n} annotations are iscrowd=1: MMPose drops them",
                        "set iscrowd to 0 in the file if they are single animals"),
     "visibility-invalid": (
@@ -53,10 +53,10 @@ CODES: dict[str, tuple[str, str, str, str]] = {
     "no-visible-keypoints": ("warning", "drop", "{n} annotations have no labelled keypoint: MMPose drops them",
                              "label the points in CVAT or delete the empty skeletons"),
     "keypoint-outside-bbox": (
-        "warning", "drop", "{n} annotations have labelled keypoints outside their bbox (cut off by the crop)",
+        "warning", "drop-keypoints", "{n} annotations have labelled keypoints outside their bbox (cut off by the crop)",
         "enlarge the box in CVAT, or delete the box so fix derives it from the points"),
     "keypoint-outside-image": (
-        "warning", "drop", "{n} annotations have labelled keypoints outside the image (not learnt)",
+        "warning", "drop-keypoints", "{n} annotations have labelled keypoints outside the image (not learnt)",
         "move the points onto the picture in CVAT, or mark them outside"),
     "duplicate-image-id": ("error", "wrong-metric", "{n} image ids occur more than once",
                            "hoofenv data merge {path} -o merged.json  (renumbers ids)"),
