@@ -65,3 +65,10 @@ def test_cli_bad_fraction_and_bad_group(tmp_path):
     proc = data_cli("split", str(src), "--group-by", "horse_name")
     assert proc.returncode == 2 and "no field 'horse_name'" in proc.stderr
     assert not (tmp_path / "ann_train.json").exists()
+
+
+def test_one_group_cannot_be_split(tmp_path):
+    src = write_export(tmp_path, cvat_export(n_images=6))
+    proc = data_cli("split", str(src), "--group-by", "dir")
+    assert proc.returncode == 2 and "without putting a group in both parts" in proc.stderr
+    assert not (tmp_path / "ann_train.json").exists()

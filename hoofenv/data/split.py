@@ -76,6 +76,13 @@ def split(data: dict, val: float, seed: int, group_by: str | None = None) -> tup
             break
         val_groups.add(g)
         taken += len(groups[g])
+    if not val_groups:
+        raise HoofenvError(
+            f"cannot split {len(groups)} group(s) without putting a group in both parts",
+            causes=[f"--group-by {group_by}: every image is in {next(iter(groups))!r}"] if group_by else [],
+            hint="group by something finer (e.g. --group-by dir when each video has its own folder), or drop "
+                 "--group-by",
+            code="usage", exit_code=2)
     val_ids = {img["id"] for g in val_groups for img in groups[g]}
     parts = []
     for in_val in (False, True):
