@@ -11,7 +11,6 @@ grows linearly with the file.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -70,14 +69,7 @@ def png_header(path: Path, w: int, h: int) -> None:
 
 
 def hoofenv_cmd() -> list[str]:
-    sys.path.insert(0, str(REPO))
-    from hoofenv import cli
-
-    if all(importlib.util.find_spec(f"hoofenv.commands.{n}") for n in cli.COMMANDS):
-        return [sys.executable, "-m", "hoofenv"]
-    # Until every listed command module exists on this branch: the same cli.main, without the missing ones.
-    return [sys.executable, "-c", "import sys, importlib.util, hoofenv.cli as c; c.COMMANDS = [n for n in "
-            "c.COMMANDS if importlib.util.find_spec('hoofenv.commands.' + n)]; raise SystemExit(c.main(sys.argv[1:]))"]
+    return [sys.executable, "-m", "hoofenv"]
 
 
 def measure(cmd: list[str], runs: int) -> tuple[float, float]:

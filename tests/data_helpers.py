@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from hoofenv import cli
 from tests.conftest import REPO, run_cli
 
-# Until every module in cli.COMMANDS exists on this branch, `python -m hoofenv` cannot build its parser; the shim
-# runs the same cli.main with the missing ones left out. Once they exist, this is plain `python -m hoofenv`.
-_MISSING = [n for n in cli.COMMANDS if importlib.util.find_spec(f"hoofenv.commands.{n}") is None]
-_SHIM = (
-    "import sys, importlib.util, hoofenv.cli as c; "
-    "c.COMMANDS = [n for n in c.COMMANDS if importlib.util.find_spec('hoofenv.commands.' + n)]; "
-    "raise SystemExit(c.main(sys.argv[1:]))"
-)
-
-
 def data_cli(*args: str) -> subprocess.CompletedProcess:
-    if not _MISSING:
-        return run_cli("data", *args)
-    return subprocess.run([sys.executable, "-c", _SHIM, "data", *args], capture_output=True, text=True,
-                          cwd=REPO, env=dict(os.environ), timeout=600)
+    return run_cli("data", *args)
 
 
 def data_json(*args: str) -> tuple[int, dict]:

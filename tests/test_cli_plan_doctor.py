@@ -102,11 +102,13 @@ def test_doctor_here_never_crashes_and_reports_checks(tmp_path):
 
 
 def test_doctor_survives_an_nvml_exception(tmp_path):
-    # a sitecustomize makes the real nvidia-ml-py raise from inside nvmlInit, as a broken driver does
+    # a sitecustomize makes the real nvidia-ml-py raise from inside nvmlInit, as a broken driver does,
+    # and points the driver-trace check at a file that exists so NVML is tried at all
     (tmp_path / "sitecustomize.py").write_text(
-        "import pynvml\n"
+        "import pynvml, hoofenv.probe\n"
         "def boom():\n    raise pynvml.NVMLError(pynvml.NVML_ERROR_UNKNOWN)\n"
-        "pynvml.nvmlInit = boom\n")
+        "pynvml.nvmlInit = boom\n"
+        f"hoofenv.probe.DRIVER_TRACES = [{str(tmp_path)!r}]\n")
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
     code, report = run_json("doctor", env=env, cwd=tmp_path)
     nvidia = next(c for c in report["checks"] if c["id"] == "nvidia")
