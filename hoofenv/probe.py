@@ -24,10 +24,17 @@ PYTHON_NAMES = ["python3", "python3.9", "python3.10", "python3.11", "python3.12"
 MANAGED_PYTHONS = ["~/.pyenv/versions/*/bin/python3", "~/.local/share/uv/python/*/bin/python3"]
 
 
+def which(name: str) -> str | None:
+    """On PATH, or beside the running interpreter (uv installed into hoofenv's own venv)."""
+    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+
+
 def run(cmd: list[str], timeout: float = TIMEOUT) -> str | None:
     """stdout of `cmd`, or None when it is missing, fails, or hangs."""
-    if not shutil.which(cmd[0]):
+    exe = which(cmd[0])
+    if not exe:
         return None
+    cmd = [exe, *cmd[1:]]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
