@@ -6,6 +6,7 @@ functions that touch the machine only read a file or run a command and hand the 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -313,6 +314,52 @@ def probe_interpreter(name: str) -> Interpreter | None:
     return Interpreter(version=version, path=path)
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hoofenv"
+
+
+def _stat_key(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.realpath(path)}:{st.st_mtime_ns}:{st.st_size}"
+
+
+class InterpreterCache:
+    """Interpreter versions keyed by the binary's real path, mtime and size (as uv caches them): starting
+    eight interpreters to ask their version costs more than everything else `plan` does."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or cache_dir() / "interpreters.json"
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def get(self, name: str) -> Interpreter | None:
+        key = _stat_key(name)
+        hit = self.entries.get(key) if key else None
+        if hit:
+            return Interpreter(**hit)
+        found = probe_interpreter(name)
+        if found and key:
+            self.entries[key] = {"version": found.version, "path": found.path}
+            self.dirty = True
+        return found
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            from hoofenv.fsutil import atomic_write_text
+
+            atomic_write_text(self.path, json.dumps(self.entries, indent=1))
+        except OSError:
+            pass  # a read-only home only costs the next run its speed
+
+
 def probe_python(interpreters: list[Interpreter]) -> PythonFacts:
     here = Interpreter(".".join(map(str, sys.version_info[:3])), sys.executable)
     seen, unique = set(), []
@@ -360,14 +407,16 @@ def probe(env_dir: str | os.PathLike = ".") -> Facts:
         "gcc": ["gcc", "-dumpfullversion"],
         "ninja": ["ninja", "--version"],
     }
+    cache = InterpreterCache()
     with ThreadPoolExecutor(max_workers=8) as pool:
         nvidia = pool.submit(probe_nvidia)
-        interps = [pool.submit(probe_interpreter, n) for n in interpreter_candidates()]
+        interps = [pool.submit(cache.get, n) for n in interpreter_candidates()]
         tools = {k: pool.submit(run, cmd) for k, cmd in tool_cmds.items()}
         os_facts = probe_os()
         tool_out = {k: f.result() for k, f in tools.items()}
         found = [i for f in interps if (i := f.result())]
         nv = nvidia.result()
+    cache.save()
     return Facts(
         os=os_facts,
         python=probe_python(found),

@@ -174,3 +174,28 @@ def test_probe_this_machine_round_trips(tmp_path):
     assert facts.python.executable and facts.disk_free_gib is not None
     again = Facts.from_dict(json.loads(facts.to_json()))
     assert again == facts
+
+
+def test_interpreter_cache_hits_and_invalidates_on_binary_change(tmp_path, monkeypatch):
+    import os
+    import shutil
+    import sys
+
+    fake = tmp_path / "python3.99"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    cache = probe.InterpreterCache(tmp_path / "cache.json")
+    first = cache.get(str(fake))
+    assert first.version.startswith("3.") and cache.dirty
+    cache.save()
+
+    calls = []
+    monkeypatch.setattr(probe, "probe_interpreter", lambda name: calls.append(name) or first)
+    again = probe.InterpreterCache(tmp_path / "cache.json")
+    assert again.get(str(fake)) == first and calls == []  # served from the cache
+
+    fake.write_text(fake.read_text() + "# upgraded\n")  # size and mtime change: the entry is stale
+    os.utime(fake, ns=(1, 1))
+    again.get(str(fake))
+    assert calls == [str(fake)]
+    assert shutil.which("sh")
