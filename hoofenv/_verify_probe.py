@@ -26,17 +26,19 @@ OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 class Result(Exception):
     """Raised (or returned) by a check: status, detail, hint."""
 
-    def __init__(self, status: str, detail: str, hint: str | None = None):
+    def __init__(self, status: str, detail: str, hint: str | None = None, own: bool = False):
         super().__init__(detail)
-        self.status, self.detail, self.hint = status, detail, hint
+        self.status, self.detail, self.hint, self.own = status, detail, hint, own
 
 
 def ok(detail: str) -> Result:
     return Result(OK, detail)
 
 
-def fail(detail: str, hint: str | None = None) -> Result:
-    return Result(FAIL, detail, hint)
+def fail(detail: str, hint: str | None = None, own: bool = False) -> Result:
+    """own=True: the failure is this check's own root cause (its package is missing or the wrong one), never a
+    consequence of an earlier failed check."""
+    return Result(FAIL, detail, hint, own)
 
 
 ARGS: dict = {}
@@ -122,11 +124,11 @@ def check_opencv_flavour():
     listed = ", ".join(f"{n} {v}" for n, v in have.items())
     keep = _pin("opencv-python", "opencv-python<4.12")
     if not have:
-        return fail("no opencv package is installed (mmcv and mmengine import cv2)", f"pip install '{keep}'")
+        return fail("no opencv package is installed (mmcv and mmengine import cv2)", f"pip install '{keep}'", own=True)
     if len(have) > 1:
         names = " ".join(have)
         return fail(f"{len(have)} opencv flavours share one cv2 folder: {listed}",
-                    f"pip uninstall -y {names} && pip install '{keep}'")
+                    f"pip uninstall -y {names} && pip install '{keep}'", own=True)
     try:
         import cv2
     except Exception as exc:  # noqa: BLE001 - any import failure is the finding
@@ -295,9 +297,9 @@ def check_mmcv_ext():
     hint = f"pip uninstall -y mmcv-lite mmcv && {_reinstall_hint()} (full mmcv {(PLAN.get('mmcv') or {}).get('version') or ''} with compiled ops)".replace(" )", ")")
     if lite and not full:
         return fail(f"mmcv-lite {lite} is installed: it has no mmcv._ext (compiled ops); mmpose.models needs full mmcv",
-                    hint)
+                    hint, own=True)
     if not full and not lite:
-        return fail("mmcv is not installed", hint)
+        return fail("mmcv is not installed", hint, own=True)
     try:
         spec = importlib.util.find_spec("mmcv._ext")
     except Exception as exc:  # noqa: BLE001 - mmcv/__init__ itself failed
@@ -350,7 +352,7 @@ def _guard(package: str) -> tuple[str, str] | None:
 def check_mmcv_version():
     have = _dist_version("mmcv") or _dist_version("mmcv-lite")
     if have is None:
-        return fail("mmcv is not installed", _reinstall_hint())
+        return fail("mmcv is not installed", _reinstall_hint(), own=True)
     problems, seen = [], []
     v = _vtuple(have)
     for package, rule in GUARDS.items():
@@ -415,7 +417,8 @@ def check_mm_imports():
             missing = re.search(r"No module named '([\w.]+)'", msg)
             if missing and missing.group(1).split(".")[0] in ("mmengine", "mmdet", "mmpose"):
                 name = missing.group(1).split(".")[0]
-                hint = f"pip install '{_pin(name, name)}' (or {_reinstall_hint()})"
+                return fail(f"import {sub} failed: {msg}", f"pip install '{_pin(name, name)}' (or {_reinstall_hint()})",
+                            own=True)
             elif "MMCV==" in msg or "mmcv" in msg.lower():
                 hint = f"pip uninstall -y mmcv mmcv-lite && {_reinstall_hint()}"
             else:
@@ -433,8 +436,9 @@ def check_mm_imports():
 
 # Where a `type=` sits in the config -> the mmpose registries that build it.
 _SECTION_REGISTRIES = [
+    (r"(^|\.)(codec|encoder|decoder)$", ["KEYPOINT_CODECS"]),
+    (r"(^|\.)init_cfg$", ["WEIGHT_INITIALIZERS"]),
     (r"^model(\.|$)", ["MODELS"]),
-    (r"(^|\.)codec$", ["KEYPOINT_CODECS"]),
     (r"pipeline|switch_pipeline", ["TRANSFORMS"]),
     (r"(^|\.)sampler$", ["DATA_SAMPLERS"]),
     (r"dataset", ["DATASETS"]),
@@ -522,9 +526,10 @@ def check_registry_types():
     init_default_scope("mmpose")
     missing, hidden = [], {}
     for path, type_name, scope in types:
-        names = _registries_for(path) or [n for n in dir(R) if n.isupper()]
+        every = [n for n in dir(R) if n.isupper() and hasattr(getattr(R, n), "get")]
+        names = _registries_for(path) or every
         found = False
-        for name in names:
+        for name in names + [n for n in every if n not in names]:  # inferred registries first
             registry = getattr(R, name, None)
             if registry is None:
                 continue
@@ -674,7 +679,7 @@ def main(argv: list[str]) -> int:
         except BaseException as exc:  # noqa: BLE001 - a check must not end the probe
             tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
             result = fail(f"the check raised {tb}", _reinstall_hint())
-        emit(event="done", id=check_id, status=result.status, detail=result.detail, hint=result.hint,
+        emit(event="done", id=check_id, status=result.status, detail=result.detail, hint=result.hint, own=result.own,
              seconds=round(time.perf_counter() - t0, 3))
     return 0
 

@@ -119,6 +119,7 @@ class CheckResult:
     status: str = OK  # ok | warn | fail | skip (skip and warn count as ok)
     title: str = ""
     blocked_by: str | None = None
+    own: bool = False  # the probe knows this failure is a root cause in itself (never blocked_by)
 
 
 @dataclass
@@ -212,6 +213,7 @@ def run_probe(python: str, ids: list[str], args: dict, timeout: float) -> dict[s
                     spec = BY_ID[event["id"]]
                     results[spec.id] = _result(spec, event["status"], event["detail"], event.get("hint"),
                                                event["seconds"])
+                    results[spec.id].own = bool(event.get("own"))
                     current, t0 = None, time.monotonic()
             code = proc.wait()
             tail = _tail(err_path)
@@ -346,6 +348,8 @@ def _blocked(results: dict[str, CheckResult]) -> None:
         res = results.get(check_id)
         if res is None or res.status != FAIL or check_id in seen:
             return None
+        if res.own:
+            return check_id
         for need in BY_ID[check_id].needs if check_id in BY_ID else ():
             r = root(need, seen | {check_id})
             if r:
