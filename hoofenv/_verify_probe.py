@@ -320,7 +320,7 @@ def check_mmcv_abi():
         if "undefined symbol" in msg:
             return fail(f"mmcv._ext was built for another torch than {torch.__version__}: {msg}", _mmcv_rebuild_hint())
         return fail(f"import mmcv._ext failed: {msg}", _mmcv_rebuild_hint())
-    from mmcv.utils import get_compiler_version, get_compiling_cuda_version
+    from mmcv.ops import get_compiler_version, get_compiling_cuda_version
 
     return ok(f"mmcv._ext loads under torch {torch.__version__} (compiled with {get_compiler_version()}, "
               f"CUDA {get_compiling_cuda_version()})")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class CheckSpec:
     required: bool = True
     runner: str = "probe"  # probe | command | snippet
     needs: tuple[str, ...] = ()
+    group: str = "stack"  # probe checks of one group share one process (and its imports)
 
 
 # In probe order: the cheap checks first, then what builds on them.
@@ -56,7 +58,10 @@ CHECKS: list[CheckSpec] = [
     CheckSpec("torch.device", "torch sees the device", needs=("torch.import",)),
     CheckSpec("torch.arch", "the GPU's architecture is compiled into torch", needs=("torch.device",)),
     CheckSpec("torch.matmul", "a matmul on the device", needs=("torch.device",)),
-    CheckSpec("torchvision.import", "torchvision imports and runs nms beside this torch", needs=("torch.import",)),
+    # its own process: mmpose/mmdet/mmcv never import torchvision, so it is extra import time that overlaps the
+    # stack group on a second core instead of adding to it
+    CheckSpec("torchvision.import", "torchvision imports and runs nms beside this torch", needs=("torch.import",),
+              group="torchvision"),
     CheckSpec("mmcv.ext", "full mmcv (mmcv._ext), not mmcv-lite", needs=("numpy.version", "opencv.flavour")),
     CheckSpec("mmcv.abi", "mmcv._ext was built for the installed torch", needs=("mmcv.ext", "torch.import")),
     CheckSpec("mmcv.version", "mmcv inside mmpose's and mmdet's version guards"),
@@ -267,6 +272,13 @@ def _run_command(cmd: list[str], timeout: float, env: dict | None = None) -> tup
     return proc.returncode, (proc.stdout + proc.stderr).strip(), time.monotonic() - t0
 
 
+# `pip check` lines that are deliberate: hoofenv installs mmpose with --no-deps and leaves chumpy out
+# (compat-facts: chumpy does not build under PEP 517 and does not import on Python 3.11; mmpose 1.3 never imports it).
+KNOWN_GAPS = {
+    r"mmpose \S+ requires chumpy, which is not installed\.": "mmpose never imports chumpy; hoofenv leaves it out",
+}
+
+
 def check_pip(python: str, env_label: str, timeout: float) -> CheckResult:
     spec = BY_ID["pip.check"]
     code, out, secs = _run_command([python, "-m", "pip", "check", "--disable-pip-version-check"], timeout,
@@ -277,7 +289,13 @@ def check_pip(python: str, env_label: str, timeout: float) -> CheckResult:
         return _result(spec, FAIL, out, f"{python} -m pip check", secs)
     if "No module named pip" in out:
         return _result(spec, FAIL, "pip is not installed in the environment", f"{python} -m ensurepip", secs)
-    problems = [line for line in out.splitlines() if line.strip()]
+    lines = [line for line in out.splitlines() if line.strip()]
+    problems = [line for line in lines if not any(re.fullmatch(k, line) for k in KNOWN_GAPS)]
+    ignored = [line for line in lines if line not in problems]
+    if not problems:
+        why = "; ".join(KNOWN_GAPS[k] for k in KNOWN_GAPS if any(re.fullmatch(k, line) for line in ignored))
+        return _result(spec, OK, f"clean apart from a known, deliberate gap: {'; '.join(ignored)} ({why})", None,
+                       secs)
     return _result(spec, FAIL, f"{len(problems)} broken requirement(s): " + "; ".join(problems[:5]),
                    f"install the versions named above into the env, or `hoofenv install --env {env_label}`", secs)
 
@@ -379,7 +397,10 @@ def verify(python: str | os.PathLike, *, env_label: str | None = None, plan: dic
     t0 = time.monotonic()
     config = config or (str(bundled_config()) if bundled_config() else None)
     wanted = [c for c in CHECKS if (only is None or c.id in only) and (c.id != "data.check" or data)]
-    probe_ids = [c.id for c in wanted if c.runner == "probe"]
+    groups: dict[str, list[str]] = {}
+    for c in wanted:
+        if c.runner == "probe":
+            groups.setdefault(c.group, []).append(c.id)
     args = {"plan": plan, "config": config, "env": env_label, "checkpoint_module": str(CHECKPOINT_MODULE),
             "gpu_present": _gpu_present(), "fault": fault or os.environ.get("HOOFENV_VERIFY_FAULT"),
             "default_types": RTMPOSE_TYPES}
@@ -396,8 +417,8 @@ def verify(python: str | os.PathLike, *, env_label: str | None = None, plan: dic
             results.update(out if isinstance(out, dict) else {out.id: out})
 
     jobs = []
-    if probe_ids:
-        jobs.append((run_probe, python, probe_ids, args, timeout))
+    for group_ids in groups.values():
+        jobs.append((run_probe, python, group_ids, args, timeout))
     ids = {c.id for c in wanted}
     if "pip.check" in ids:
         jobs.append((check_pip, python, env_label, timeout))
