@@ -29,26 +29,29 @@ import importlib
 import re
 from typing import Any
 
-# (module, qualname). numpy's private module moved from numpy.core to numpy._core in numpy 2: both are listed and
-# whichever is importable is used. Found with discover_globals() on a checkpoint written by mmengine 0.10.7's
-# Runner.save_checkpoint (meta with numpy scalars/arrays, message_hub with HistoryBuffer, AdamW state).
+# (module, qualname). Found for real (2026-11-24, torch 2.14.1, numpy 1.26.4, mmengine 0.10.7): a Runner trained
+# for one epoch (AdamW, LinearLR, EMAHook, CheckpointHook) wrote epoch_1.pth, and
+# torch.serialization.get_unsafe_globals_in_checkpoint listed exactly
+#   HistoryBuffer, numpy.core.multiarray._reconstruct, numpy.dtype, builtins.getattr,
+#   numpy.core.multiarray.scalar, numpy.ndarray
+# (builtins.getattr: the message hub pickles HistoryBuffer._statistics_methods as getattr(HistoryBuffer, 'min');
+# torch's weights_only unpickler still refuses to CALL anything not allow-listed, so getattr only reaches
+# attributes). Each numpy array's dtype class (numpy.dtypes.Float32DType, ...) must be allow-listed as well: the
+# unpickler builds dtype instances only of allowed types; the common ones are listed. numpy 2 moved
+# numpy.core to numpy._core: both spellings are listed; whichever is importable is used.
 MMENGINE_CHECKPOINT_GLOBALS: list[tuple[str, str]] = [
+    ("mmengine.logging.history_buffer", "HistoryBuffer"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
-    ("numpy.dtypes", "Float64DType"),
-    ("numpy.dtypes", "Float32DType"),
-    ("numpy.dtypes", "Int64DType"),
-    ("numpy.dtypes", "Int32DType"),
-    ("numpy.dtypes", "BoolDType"),
-    ("mmengine.logging.history_buffer", "HistoryBuffer"),
-    ("collections", "OrderedDict"),
-    ("collections", "defaultdict"),
     ("builtins", "getattr"),
-]
+    ("collections", "OrderedDict"),
+] + [("numpy.dtypes", f"{kind}DType") for kind in (
+    "Float64", "Float32", "Float16", "Int64", "Int32", "Int16", "Int8", "UInt64", "UInt32", "UInt16", "UInt8",
+    "Bool")]
 
 WEIGHTS_ONLY_DEFAULT_FROM = (2, 6)
 
