@@ -70,7 +70,9 @@ CHECKS: list[CheckSpec] = [
     CheckSpec("mm.imports", "mmengine, mmcv.ops, mmdet.models, mmpose.models import",
               needs=("numpy.version", "opencv.flavour", "setuptools.version", "torchvision.import", "mmcv.abi",
                      "mmcv.version")),
-    CheckSpec("registry.types", "every type= of the training config resolves", needs=("mm.imports",)),
+    # PoseLocalVisualizer lives in mmpose.visualization, which imports torchvision
+    CheckSpec("registry.types", "every type= of the training config resolves",
+              needs=("mm.imports", "torchvision.import")),
     CheckSpec("checkpoint.roundtrip", "Runner checkpoint save + resume under this torch",
               needs=("torch.import", "opencv.flavour")),
     CheckSpec("mim.list", "mim list (optional)", required=False, runner="command"),

@@ -124,5 +124,8 @@ def test_cuda_torchvision_beside_cpu_torch_flips_torchvision_import(stack_python
     assert checks["torch.import"]["ok"] and "2.13.0+cpu" in checks["torch.import"]["detail"]
     # pip check names the mismatch too; mmcv built for torch 2.14.1 may or may not load under 2.13.0
     assert roots(report) <= {"torchvision.import", "pip.check", "mmcv.abi"}
+    # PoseLocalVisualizer (mmpose.visualization imports torchvision): blocked, with the error mmengine hid
+    reg = checks["registry.types"]
+    assert not reg["ok"] and reg["blocked_by"] == "torchvision.import" and "torchvision::nms" in reg["detail"]
     if not checks["mmcv.abi"]["ok"]:
         assert "rebuild or reinstall mmcv for torch 2.13.0" in checks["mmcv.abi"]["hint"]
