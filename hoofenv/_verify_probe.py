@@ -84,6 +84,10 @@ def _pin(name: str, fallback: str) -> str:
     return fallback
 
 
+# Without a plan: the ranges the installed mmpose 1.3 accepts (its version guards and mim extra).
+DEFAULT_SPECS = {"mmdet": "mmdet>=3.0.0,<3.3.0", "mmengine": "mmengine>=0.6.0,<1.0.0", "mmpose": "mmpose==1.3.2"}
+
+
 def _reinstall_hint() -> str:
     env = ARGS.get("env")
     return f"hoofenv install --env {env}" if env else "hoofenv install"
@@ -112,7 +116,10 @@ def check_numpy_version():
     if _vtuple(numpy.__version__) >= _vtuple("2"):
         return fail(f"numpy {numpy.__version__}: opencv < 4.12, xtcocotools and mmcv wheels built against numpy 1.x "
                     "break (`numpy.dtype size changed`)", f"pip install '{_pin('numpy', 'numpy<2')}'")
-    return ok(f"numpy {numpy.__version__}")
+    pin = (PLAN.get("pins") or {}).get("numpy")
+    if pin and pin[:1] not in "<>=!~" and numpy.__version__ != pin:
+        return Result(WARN, f"numpy {numpy.__version__} (< 2, but the plan pins {pin})", f"pip install numpy=={pin}")
+    return ok(f"numpy {numpy.__version__}" + (f" (plan: {pin})" if pin else ""))
 
 
 OPENCV_FLAVOURS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
@@ -174,7 +181,8 @@ def check_setuptools_version():
         return fail(f"setuptools {have}: import pkg_resources failed ({_last_line(exc)}); mmcv and mmpose.apis need it",
                     hint)
     if _vtuple(have) >= _vtuple("81"):
-        return fail(f"setuptools {have} >= 81 drops pkg_resources (mmcv's setup.py and mmpose.apis import it)", hint)
+        return fail(f"setuptools {have} is >= 81: pkg_resources still imports here but is deprecated and removed in "
+                    "later releases; mmcv's setup.py and mmpose.apis import it, so the stack pins setuptools<81", hint)
     return ok(f"setuptools {have} (pkg_resources imports)")
 
 
@@ -294,7 +302,9 @@ def check_mmcv_ext():
 
     lite = _dist_version("mmcv-lite")
     full = _dist_version("mmcv")
-    hint = f"pip uninstall -y mmcv-lite mmcv && {_reinstall_hint()} (full mmcv {(PLAN.get('mmcv') or {}).get('version') or ''} with compiled ops)".replace(" )", ")")
+    planned = (PLAN.get("mmcv") or {}).get("version")
+    hint = (f"pip uninstall -y mmcv-lite mmcv && {_reinstall_hint()} "
+            f"(full mmcv{' ' + planned if planned else ''} with compiled ops, built for this torch)")
     if lite and not full:
         return fail(f"mmcv-lite {lite} is installed: it has no mmcv._ext (compiled ops); mmpose.models needs full mmcv",
                     hint, own=True)
@@ -417,7 +427,8 @@ def check_mm_imports():
             missing = re.search(r"No module named '([\w.]+)'", msg)
             if missing and missing.group(1).split(".")[0] in ("mmengine", "mmdet", "mmpose"):
                 name = missing.group(1).split(".")[0]
-                return fail(f"import {sub} failed: {msg}", f"pip install '{_pin(name, name)}' (or {_reinstall_hint()})",
+                return fail(f"import {sub} failed: {msg}",
+                            f"pip install '{_pin(name, DEFAULT_SPECS.get(name, name))}' (or {_reinstall_hint()})",
                             own=True)
             elif "MMCV==" in msg or "mmcv" in msg.lower():
                 hint = f"pip uninstall -y mmcv mmcv-lite && {_reinstall_hint()}"
@@ -551,7 +562,7 @@ def check_registry_types():
         hint = _reinstall_hint()
         text = " ".join(missing)
         if "mmdet" in text:
-            hint = f"pip install '{_pin('mmdet', 'mmdet')}' (the RTMPose configs use mmdet-scoped types), or {_reinstall_hint()}"
+            hint = f"pip install '{_pin('mmdet', DEFAULT_SPECS['mmdet'])}' (the RTMPose configs use mmdet-scoped types), or {_reinstall_hint()}"
         if "mmcv._ext" in text:
             hint = f"pip uninstall -y mmcv-lite mmcv && {_reinstall_hint()}"
         return fail(f"{len(missing)} of {len(types)} types do not resolve: " + "; ".join(missing[:6]), hint)

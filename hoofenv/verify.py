@@ -331,7 +331,8 @@ def check_data(ann: str, timeout: float) -> CheckResult:
         payload = {}
     if code == 0:
         return _result(spec, OK, f"hoofenv data check {ann}: no errors", None, secs)
-    summary = payload.get("summary") or (payload.get("error") or {}).get("message") or out.splitlines()[-1:] or "?"
+    last = out.splitlines()[-1] if out else f"exit {code}"
+    summary = payload.get("summary") or (payload.get("error") or {}).get("message") or last
     return _result(spec, FAIL, f"hoofenv data check {ann} found problems: {summary}",
                    f"hoofenv data check {ann}  (then `hoofenv data fix`)", secs)
 

@@ -60,3 +60,16 @@ def test_json_shape_on_a_bare_python(tmp_path):
     assert checks["python.version"]["ok"]
     assert not checks["torch.import"]["ok"] and "import torch failed" in checks["torch.import"]["detail"]
     assert not checks["mmcv.ext"]["ok"] and "mmcv is not installed" in checks["mmcv.ext"]["detail"]
+
+
+def test_data_check_is_a_warning_while_this_hoofenv_has_no_data_command(tmp_path):
+    import importlib.util
+
+    ann = tmp_path / "train.json"
+    ann.write_text("{}")
+    report = verify(sys.executable, only=["python.version", "data.check"], data=str(ann), timeout=30)
+    data = report.get("data.check")
+    if importlib.util.find_spec("hoofenv.commands.data") is None:
+        assert data.status == "warn" and data.ok and not data.required
+    else:  # merged with the data branch: an empty export has errors
+        assert not data.ok and "hoofenv data check" in data.hint

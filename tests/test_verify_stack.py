@@ -129,3 +129,21 @@ def test_cuda_torchvision_beside_cpu_torch_flips_torchvision_import(stack_python
     assert not reg["ok"] and reg["blocked_by"] == "torchvision.import" and "torchvision::nms" in reg["detail"]
     if not checks["mmcv.abi"]["ok"]:
         assert "rebuild or reinstall mmcv for torch 2.13.0" in checks["mmcv.abi"]["hint"]
+
+
+def test_a_plan_that_wants_another_torch_flips_torch_import(stack_python, tmp_path):
+    import json
+
+    plan = {"status": "ok", "python": "3.11", "torch": "2.1.2", "torchvision": "0.16.2", "cuda": "cpu",
+            "mmcv": {"version": "2.1.0", "source": "wheel"}, "mmengine": "0.10.7", "mmdet": "3.2.0",
+            "mmpose": "1.3.2", "pins": {"numpy": "1.26.4", "setuptools": "<81"}}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    code, report = run_json("verify", "--python", str(stack_python), "--plan", str(path),
+                            "--only", "python.version,numpy.version,torch.import,mmcv.version")
+    checks = by_id(report)
+    assert code == 1 and roots(report) == {"torch.import"}
+    assert "the plan wants torch 2.1.2" in checks["torch.import"]["detail"]
+    assert "torch==2.1.2" in checks["torch.import"]["hint"]
+    assert "(plan: 3.11)" in checks["python.version"]["detail"] and "plan: 1.26.4" in checks["numpy.version"]["detail"]
+    assert report["plan"] == str(path)
