@@ -240,7 +240,8 @@ def check_torch_arch():
     major, minor = torch.cuda.get_device_capability()
     sm = f"sm_{major}{minor}"
     arches = torch.cuda.get_arch_list()
-    ptx = [a for a in arches if a.startswith("compute_") and int(a.split("_")[1]) <= major * 10 + minor]
+    # PTX entries (compute_XY) can be JIT-compiled for the same or a newer GPU; "sm_90a"-style suffixes are exact-only
+    ptx = [a for a in arches if (m := re.fullmatch(r"compute_(\d+)", a)) and int(m.group(1)) <= major * 10 + minor]
     name = torch.cuda.get_device_name()
     if sm in arches:
         return ok(f"{name} is {sm}, compiled into this torch ({' '.join(arches)})")
