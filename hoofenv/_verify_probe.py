@@ -229,6 +229,9 @@ def check_torch_device():
         return fail("an NVIDIA device is present but torch.cuda.is_available() is False",
                     "run `nvidia-smi` and `hoofenv doctor` (driver too old for CUDA "
                     f"{torch.version.cuda}, or the driver was upgraded without a reboot)")
+    if ARGS.get("gpu_present"):
+        return Result(WARN, f"an NVIDIA device is present but torch {torch.__version__} is a CPU build: training "
+                            "will run on the CPU", "hoofenv plan (then `hoofenv install`) picks a CUDA build for it")
     return ok("CPU only: torch.cuda.is_available() is False (no NVIDIA device here)")
 
 
