@@ -32,7 +32,10 @@ def build_variant(base_env: Path, name: str, root: Path) -> Path:
     if target.exists():
         shutil.rmtree(target)
     root.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-al", str(base_env), str(target)], check=True)
+    linked = subprocess.run(["cp", "-al", str(base_env), str(target)], capture_output=True, text=True)
+    if linked.returncode != 0:  # another filesystem (no hardlinks across devices): a full copy, slower and ~6 GB
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(base_env), str(target)], check=True)
     python = target / "bin" / "python"
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     for step in VARIANTS[name]:
