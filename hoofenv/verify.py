@@ -58,10 +58,10 @@ CHECKS: list[CheckSpec] = [
     CheckSpec("torch.device", "torch sees the device", needs=("torch.import",)),
     CheckSpec("torch.arch", "the GPU's architecture is compiled into torch", needs=("torch.device",)),
     CheckSpec("torch.matmul", "a matmul on the device", needs=("torch.device",)),
-    # its own process: mmpose/mmdet/mmcv never import torchvision, so it is extra import time that overlaps the
-    # stack group on a second core instead of adding to it
-    CheckSpec("torchvision.import", "torchvision imports and runs nms beside this torch", needs=("torch.import",),
-              group="torchvision"),
+    # in the stack group: mmcv/mmdet/mmpose.models never import torchvision, so it adds ~0.7 s of import; a group of
+    # its own would overlap on the second core but import torch twice, which measured slower on the shared 2-core
+    # machine (bench/bench_verify.py, docs/PERFORMANCE.md)
+    CheckSpec("torchvision.import", "torchvision imports and runs nms beside this torch", needs=("torch.import",)),
     CheckSpec("mmcv.ext", "full mmcv (mmcv._ext), not mmcv-lite", needs=("numpy.version", "opencv.flavour")),
     CheckSpec("mmcv.abi", "mmcv._ext was built for the installed torch", needs=("mmcv.ext", "torch.import")),
     CheckSpec("mmcv.version", "mmcv inside mmpose's and mmdet's version guards"),
