@@ -1,0 +1,281 @@
+"""`hoofenv data`: check, fix, merge, split, stats, preview and schema for CVAT COCO-keypoint exports.
+
+Only argparse and hoofenv.errors at the top: the library is imported inside each function.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hoofenv.errors import UsageError
+
+MMPOSE_DOES = {
+    "drop": "drops them silently",
+    "crash": "crashes (MMPose or xtcocotools)",
+    "wrong-metric": "loads them, but the metric is wrong",
+    "none": "no effect on training",
+}
+IDS_SHOWN = 10
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("data", help="check, fix, merge, split and preview a CVAT 'COCO Keypoints 1.0' export",
+                              description="Check, repair, merge, split and preview CVAT 'COCO Keypoints 1.0' exports "
+                                          "so MMPose loads every instance.")
+    sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: _usage(p))
+
+    def cmd(name: str, help: str, func):
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("--json", action="store_true", help="print one JSON object for scripts")
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = cmd("check", "report everything MMPose would crash on, silently drop or score wrongly; exit 1 on errors",
+             _check)
+    sp.add_argument("ann", metavar="ANN.json")
+    sp.add_argument("--images", metavar="DIR", help="images folder: check files exist and their sizes (headers only)")
+    sp.add_argument("--schema", metavar="PRESET", help="expected keypoint schema: hoof-side or four-hooves")
+    sp.add_argument("-v", "--verbose", action="store_true", help="list every id and example")
+
+    sp = cmd("fix", "repair what can be repaired deterministically and list every change", _fix)
+    sp.add_argument("ann", metavar="ANN.json")
+    out = sp.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="OUT.json")
+    out.add_argument("--in-place", action="store_true", help="overwrite ANN.json, keeping ANN.json.bak")
+    sp.add_argument("--schema", metavar="PRESET", help="fill empty keypoint names from hoof-side or four-hooves")
+    sp.add_argument("--dry-run", action="store_true", help="list the changes, write nothing")
+
+    sp = cmd("merge", "merge exports: remap ids, de-duplicate images, report conflicts, prove counts", _merge)
+    sp.add_argument("anns", metavar="ANN.json", nargs="+")
+    sp.add_argument("-o", "--output", metavar="OUT.json", required=True)
+    sp.add_argument("--images", metavar="DIR", action="append",
+                    help="images folder of each export, in order (once for a shared folder): de-duplicate by content")
+    sp.add_argument("--prefer", choices=["last", "first"], default="last",
+                    help="whose annotations win when two exports annotate the same image differently (default: last)")
+
+    sp = cmd("split", "reproducible train/val split by image, optionally grouped (horse, video)", _split)
+    sp.add_argument("ann", metavar="ANN.json")
+    sp.add_argument("--val", type=float, default=0.2, help="fraction of images for validation (default 0.2)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--group-by", metavar="KEY",
+                    help="keep groups together: 'dir' (file_name's folder), an image field (e.g. video), "
+                         "or 're:PATTERN' (first group of a regex over file_name)")
+    sp.add_argument("-o", "--output-dir", metavar="DIR", help="where to write <stem>_train.json and <stem>_val.json")
+
+    sp = cmd("stats", "images, instances, labelled and visible count per keypoint, dataset size guidance", _stats)
+    sp.add_argument("ann", metavar="ANN.json")
+
+    sp = cmd("preview", "draw boxes, keypoints and skeleton to PNGs plus one contact sheet (needs Pillow)", _preview)
+    sp.add_argument("ann", metavar="ANN.json")
+    sp.add_argument("--images", metavar="DIR", required=True)
+    sp.add_argument("-o", "--output-dir", metavar="DIR", required=True)
+    sp.add_argument("--limit", type=int, default=100, help="at most this many images (default 100)")
+
+    sp = cmd("schema", "write the keypoint schema as MMPose dataset metainfo (a .py file for the config)", _schema)
+    src = sp.add_mutually_exclusive_group(required=True)
+    src.add_argument("ann", metavar="ANN.json", nargs="?")
+    src.add_argument("--preset", metavar="NAME", help="hoof-side or four-hooves")
+    sp.add_argument("-o", "--output", metavar="METAINFO.py", required=True)
+    sp.add_argument("--category-id", type=int, help="the keypoint category, when the export has several")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _emit(obj) -> None:
+    import json
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _console():
+    from rich.console import Console
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _schema_arg(name: str | None):
+    if not name:
+        return None
+    from hoofenv.data.schema import get_preset
+    return get_preset(name)
+
+
+def _check(args) -> int:
+    from dataclasses import asdict
+    from hoofenv.data.check import check_file
+
+    report = check_file(args.ann, images_dir=args.images, schema=_schema_arg(args.schema))
+    if args.json:
+        _emit({"ok": report.ok, "findings": [asdict(f) for f in report.findings],
+               "stats": asdict(report.stats) if report.stats else None})
+        return 0 if report.ok else 1
+    con = _console()
+    con.print(f"hoofenv data check {args.ann}")
+    if report.stats:
+        s = report.stats
+        names = ", ".join(k.name for k in s.keypoints)
+        con.print(f"[✓] parsed: {s.images} images, {s.instances} instances, {len(s.keypoints)} keypoints ({names})")
+    for f in report.findings:
+        mark = "[red][✗][/red]" if f.severity == "error" else "[yellow][!][/yellow]"
+        con.print(f"{mark} {f.code}: {f.message}")
+        if f.ids:
+            shown = f.ids if args.verbose else f.ids[:IDS_SHOWN]
+            more = "" if len(shown) == len(f.ids) else f", ... ({len(f.ids) - len(shown)} more; -v lists all)"
+            con.print(f"    ids: {', '.join(str(i) for i in shown)}{more}")
+        for d in f.details if args.verbose else f.details[:2]:
+            con.print(f"    {d}", markup=False)
+        con.print(f"    MMPose: {MMPOSE_DOES[f.mmpose]}")
+        con.print(f"    Fix: {f.hint}", markup=False)
+    if report.stats:
+        _print_stats(con, report.stats)
+    errors = sum(1 for f in report.findings if f.severity == "error")
+    warnings = len(report.findings) - errors
+    if errors:
+        con.print(f"[red]✗[/red] {errors} error kinds, {warnings} warning kinds in {args.ann}")
+    elif warnings:
+        con.print(f"[yellow]![/yellow] no errors, {warnings} warning kinds in {args.ann}")
+    else:
+        con.print(f"[green]✓[/green] no problems in {args.ann}")
+    return 0 if report.ok else 1
+
+
+def _print_stats(con, s) -> None:
+    from rich.table import Table
+
+    if s.keypoints:
+        table = Table(title=None, show_edge=False, pad_edge=False)
+        table.add_column("keypoint")
+        table.add_column("labelled", justify="right")
+        table.add_column("visible", justify="right")
+        table.add_column("of instances", justify="right")
+        for k in s.keypoints:
+            share = f"{100 * k.labelled / s.instances:.0f}%" if s.instances else "-"
+            table.add_row(k.name, str(k.labelled), str(k.visible), share)
+        con.print(table)
+    con.print(f"    {s.annotated_images} of {s.images} images annotated, {s.instances} instances; {s.guidance}")
+
+
+def _stats(args) -> int:
+    from dataclasses import asdict
+    from hoofenv.data.coco import keypoint_categories, load, require_lists
+    from hoofenv.data.stats import compute_stats
+
+    data = load(args.ann)
+    require_lists(data, args.ann)
+    cats = keypoint_categories(data)
+    names = list(cats[0]["keypoints"]) if cats else []
+    stats = compute_stats(data, names, len(names) or None)
+    if args.json:
+        _emit({"ok": True, "stats": asdict(stats)})
+        return 0
+    con = _console()
+    con.print(f"hoofenv data stats {args.ann}")
+    _print_stats(con, stats)
+    return 0
+
+
+def _fix(args) -> int:
+    from dataclasses import asdict
+    from hoofenv.data.fix import fix_file
+
+    result = fix_file(args.ann, output=args.output, in_place=args.in_place, schema=_schema_arg(args.schema),
+                      dry_run=args.dry_run)
+    code = 1 if result.unfixable else 0
+    if args.json:
+        _emit({"ok": not result.unfixable, **asdict(result)})
+        return code
+    con = _console()
+    if not result.changes:
+        con.print(f"[✓] nothing to repair in {args.ann}", markup=False)
+    for ch in result.changes:
+        ids = ", ".join(str(i) for i in ch.ids[:IDS_SHOWN]) + (", ..." if len(ch.ids) > IDS_SHOWN else "")
+        con.print(f"[~] {ch.code}: {ch.message}" + (f"\n    ids: {ids}" if ch.ids else ""), markup=False)
+    for note in result.unfixable:
+        con.print(f"[!] not repaired: {note}", markup=False)
+    if result.backup:
+        con.print(f"    backup: {result.backup}", markup=False)
+    if result.written:
+        con.print(f"✓ wrote {result.written} ({result.annotations} annotations, {result.images} images)",
+                  markup=False)
+        con.print(f"  next: hoofenv data check {result.written}", markup=False)
+    elif args.dry_run:
+        con.print("dry run: nothing written", markup=False)
+    return code
+
+
+def _merge(args) -> int:
+    from dataclasses import asdict
+    from hoofenv.data.merge import merge_files
+
+    report = merge_files(args.anns, args.output, images=args.images, prefer=args.prefer)
+    if args.json:
+        _emit({"ok": True, **asdict(report)})
+        return 0
+    con = _console()
+    for src in report.inputs:
+        con.print(f"[✓] {src.path}: {src.images} images, {src.annotations} annotations", markup=False)
+    for d in report.duplicate_images:
+        con.print(f"[=] duplicate image {d.file_name} ({d.reason}): {d.source} image {d.image_id} "
+                  f"= {d.kept_source} image {d.kept_image_id}", markup=False)
+    for cf in report.conflicts:
+        con.print(f"[!] conflict on {cf.file_name}: {cf.kept_source} kept {cf.kept} annotations, "
+                  f"{cf.dropped_source} had {cf.dropped} different ones (--prefer {args.prefer})", markup=False)
+    c = report.counts
+    con.print(f"images: {c['images_in']} in = {c['images_out']} out + {c['duplicate_images']} duplicates", markup=False)
+    con.print(f"annotations: {c['annotations_in']} in = {c['annotations_out']} out + "
+              f"{c['duplicate_annotations']} duplicates + {c['superseded_annotations']} superseded", markup=False)
+    con.print(f"✓ wrote {report.output}", markup=False)
+    con.print(f"  next: hoofenv data check {report.output}", markup=False)
+    return 0
+
+
+def _split(args) -> int:
+    from dataclasses import asdict
+    from hoofenv.data.split import split_file
+
+    if not 0 < args.val < 1:
+        raise UsageError(f"--val {args.val} is not a fraction between 0 and 1", hint="hoofenv data split ANN --val 0.2")
+    report = split_file(args.ann, val=args.val, seed=args.seed, group_by=args.group_by, output_dir=args.output_dir)
+    if args.json:
+        _emit({"ok": True, **asdict(report)})
+        return 0
+    con = _console()
+    for part in (report.train, report.val):
+        con.print(f"[✓] {part.name}: {part.images} images, {part.annotations} annotations, {part.groups} groups "
+                  f"-> {part.path}", markup=False)
+    con.print(f"    seed {report.seed}, group by {report.group_by or 'image'}; no group in both parts", markup=False)
+    return 0
+
+
+def _preview(args) -> int:
+    from dataclasses import asdict
+    from hoofenv.data.preview import preview_file
+
+    report = preview_file(args.ann, args.images, args.output_dir, limit=args.limit)
+    if args.json:
+        _emit({"ok": True, **asdict(report)})
+        return 0
+    con = _console()
+    con.print(f"[✓] drew {len(report.pictures)} images -> {report.output_dir}", markup=False)
+    for miss in report.missing[:IDS_SHOWN]:
+        con.print(f"[!] missing image: {miss}", markup=False)
+    con.print(f"    contact sheet: {report.contact_sheet}", markup=False)
+    return 0
+
+
+def _schema(args) -> int:
+    from hoofenv.data.coco import load
+    from hoofenv.data.schema import Schema, get_preset, write_metainfo
+
+    schema = get_preset(args.preset) if args.preset else Schema.from_coco(load(args.ann), args.category_id)
+    path = write_metainfo(schema, args.output)
+    if args.json:
+        _emit({"ok": True, "path": str(path), "metainfo": schema.to_metainfo()})
+        return 0
+    print(f"✓ wrote {path}: {len(schema.keypoints)} keypoints ({', '.join(schema.keypoints)}), "
+          f"{len(schema.skeleton)} skeleton links, {len(schema.swaps) // 2} flip pairs")
+    print(f"  config: metainfo=dict(from_file='{path}')  (train, val and test dataloaders)")
+    return 0
+

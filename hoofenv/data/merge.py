@@ -1,0 +1,244 @@
+"""`data merge`: the "annotate new images, export, merge, resume" loop without losing or doubling anything.
+
+Image and annotation ids are renumbered from 1; an image that two exports share (same file name, or same content
+when the picture folders are given) is kept once. When both exports annotated it: identical annotations are
+duplicates, different ones are a conflict and the preferred export's version wins (the later one by default: it
+is usually the corrected re-export). The counts are checked before anything is written:
+images in = images out + duplicates; annotations in = out + duplicates + superseded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hoofenv.errors import HoofenvError
+from hoofenv.data.coco import dump, is_int, keypoint_categories, load, require_lists, skeleton_base
+from hoofenv.data.io import same_file, write_atomic
+
+
+@dataclass
+class InputCount:
+    path: str
+    images: int
+    annotations: int
+
+
+@dataclass
+class DuplicateImage:
+    file_name: str
+    reason: str
+    source: str
+    image_id: int
+    kept_source: str
+    kept_image_id: int
+
+
+@dataclass
+class Conflict:
+    file_name: str
+    image_id: int
+    kept_source: str
+    kept: int
+    dropped_source: str
+    dropped: int
+    dropped_ids: list
+
+
+@dataclass
+class MergeReport:
+    output: str
+    inputs: list[InputCount] = field(default_factory=list)
+    duplicate_images: list[DuplicateImage] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    counts: dict = field(default_factory=dict)
+
+
+def _schema_key(path: Path, data: dict) -> tuple:
+    cats = keypoint_categories(data)
+    if not cats:
+        raise HoofenvError(
+            f"{path}: no category carries keypoint names, so its schema cannot be compared",
+            hint=f"hoofenv data fix {path} --schema hoof-side -o {path.with_suffix('.fixed.json')}",
+            code="schema",
+        )
+    keys = set()
+    for c in cats:
+        base = skeleton_base(c) or 0
+        edges = frozenset(tuple(sorted(i - base for i in e)) for e in c.get("skeleton") or []
+                          if isinstance(e, list) and len(e) == 2 and all(is_int(i) for i in e))
+        keys.add((tuple(c["keypoints"]), edges))
+    if len(keys) > 1:
+        raise HoofenvError(f"{path}: several keypoint categories with different keypoints",
+                           hint=f"hoofenv data check {path}", code="schema")
+    return keys.pop()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _signature(ann: dict, cat_names: dict) -> tuple:
+    kps = ann.get("keypoints") or []
+    return (cat_names.get(ann.get("category_id")), tuple(round(float(v), 1) for v in kps))
+
+
+def merge(sources: list[tuple[Path, dict]], image_dirs: list[Path] | None = None,
+          prefer: str = "last") -> tuple[dict, MergeReport]:
+    if len(sources) < 2:
+        raise HoofenvError("merge needs two or more exports", hint="hoofenv data merge A.json B.json -o merged.json",
+                           code="usage", exit_code=2)
+    if image_dirs and len(image_dirs) not in (1, len(sources)):
+        raise HoofenvError(f"{len(image_dirs)} --images folders for {len(sources)} exports",
+                           hint="give --images once (shared folder) or once per export, in order",
+                           code="usage", exit_code=2)
+    schemas = {str(p): _schema_key(p, d) for p, d in sources}
+    first_path, first = sources[0]
+    for path, key in schemas.items():
+        if key != schemas[str(first_path)]:
+            mine, theirs = key[0], schemas[str(first_path)][0]
+            raise HoofenvError(
+                f"{path} has a different keypoint schema from {first_path}: refusing to merge",
+                causes=[f"{first_path}: {list(theirs)}", f"{path}: {list(mine)}"]
+                + (["same names, different skeleton edges"] if mine == theirs else []),
+                hint="re-export both tasks with the same skeleton in CVAT",
+                code="schema",
+            )
+
+    out = {k: v for k, v in first.items() if k not in ("images", "annotations", "categories")}
+    out_cats = [dict(c) for c in first["categories"] if isinstance(c, dict)]
+    out_images: list[dict] = []
+    by_name: dict[str, int] = {}
+    by_hash: dict[str, int] = {}
+    owner: dict[int, tuple[str, int]] = {}
+    hash_of: dict[int, str] = {}
+    per_image: dict[int, dict[str, list[dict]]] = {}
+    report = MergeReport(output="")
+    for n, (path, data) in enumerate(sources):
+        src = str(path)
+        require_lists(data, path)
+        bad = [i for i, a in enumerate(data["annotations"]) if not isinstance(a, dict)]
+        bad += [i for i, a in enumerate(data["images"]) if not isinstance(a, dict) or "id" not in a]
+        if bad:
+            raise HoofenvError(f"{path}: malformed image or annotation records", hint=f"hoofenv data check {path}",
+                               code="wrong-type")
+        report.inputs.append(InputCount(src, len(data["images"]), len(data["annotations"])))
+        cat_map = {}
+        for c in data["categories"]:
+            match = next((o for o in out_cats if o.get("name") == c.get("name")), None)
+            if match is None:
+                match = dict(c, id=max((o.get("id", 0) for o in out_cats), default=0) + 1)
+                out_cats.append(match)
+            cat_map[c.get("id")] = match["id"]
+        folder = (image_dirs[n] if len(image_dirs) > 1 else image_dirs[0]) if image_dirs else None
+        img_map: dict = {}
+        for img in data["images"]:
+            name = img.get("file_name")
+            digest = None
+            if folder is not None:
+                picture = folder / str(name)
+                if not picture.is_file():
+                    raise HoofenvError(f"{picture} is missing: cannot compare image content",
+                                       hint=f"hoofenv data check {path} --images {folder}", code="image-file-missing")
+                digest = _sha256(picture)
+            kept = by_name.get(name)
+            reason = "same file name"
+            if kept is not None and digest and hash_of.get(kept) and hash_of[kept] != digest:
+                raise HoofenvError(
+                    f"two different pictures are both called {name!r}",
+                    causes=[f"{owner[kept][0]} and {src}: same file name, different content"],
+                    hint="rename one in CVAT (file names keep the task's folders) and re-export", code="conflict")
+            if kept is not None and digest is None:
+                o = out_images[kept - 1]
+                if (o.get("width"), o.get("height")) != (img.get("width"), img.get("height")):
+                    raise HoofenvError(
+                        f"two different pictures are both called {name!r}",
+                        causes=[f"{owner[kept][0]}: {o.get('width')}x{o.get('height')}, "
+                                f"{src}: {img.get('width')}x{img.get('height')}"],
+                        hint="pass --images to compare content, or rename one and re-export", code="conflict")
+            if kept is not None and digest and hash_of.get(kept) == digest:
+                reason = "same file name and content"
+            if kept is None and digest is not None and digest in by_hash:
+                kept, reason = by_hash[digest], "same content"
+            if kept is not None:
+                report.duplicate_images.append(
+                    DuplicateImage(str(name), reason, src, img["id"], owner[kept][0], owner[kept][1]))
+            else:
+                kept = len(out_images) + 1
+                out_images.append(dict(img, id=kept))
+                owner[kept] = (src, img["id"])
+                by_name.setdefault(name, kept)
+                if digest:
+                    by_hash.setdefault(digest, kept)
+                    hash_of[kept] = digest
+                per_image[kept] = {}
+            img_map[img["id"]] = kept
+        orphans = [a.get("id") for a in data["annotations"] if a.get("image_id") not in img_map]
+        if orphans:
+            raise HoofenvError(f"{path}: {len(orphans)} annotations point at images that do not exist",
+                               causes=[f"annotation ids {orphans[:10]}"],
+                               hint=f"hoofenv data check {path}", code="annotation-missing-image")
+        for a in data["annotations"]:
+            new = dict(a, image_id=img_map[a["image_id"]], category_id=cat_map.get(a.get("category_id"),
+                                                                                   a.get("category_id")))
+            per_image[new["image_id"]].setdefault(src, []).append(new)
+
+    names = {c["id"]: c.get("name") for c in out_cats}
+    out_anns: list[dict] = []
+    duplicates = superseded = 0
+    for iid, by_src in per_image.items():
+        order = list(by_src)
+        if len(order) > 1:
+            winner = order[-1] if prefer == "last" else order[0]
+            kept_sig = sorted(_signature(a, names) for a in by_src[winner])
+            for other in order:
+                if other == winner:
+                    continue
+                anns = by_src[other]
+                if sorted(_signature(a, names) for a in anns) == kept_sig:
+                    duplicates += len(anns)
+                else:
+                    superseded += len(anns)
+                    report.conflicts.append(Conflict(
+                        str(out_images[iid - 1].get("file_name")), iid, winner, len(by_src[winner]), other,
+                        len(anns), [a.get("id") for a in anns]))
+            chosen = by_src[winner]
+        else:
+            chosen = by_src[order[0]] if order else []
+        for a in chosen:
+            out_anns.append(dict(a, id=len(out_anns) + 1))
+
+    out["categories"] = out_cats
+    out["images"] = out_images
+    out["annotations"] = out_anns
+    counts = {
+        "images_in": sum(i.images for i in report.inputs),
+        "images_out": len(out_images),
+        "duplicate_images": len(report.duplicate_images),
+        "annotations_in": sum(i.annotations for i in report.inputs),
+        "annotations_out": len(out_anns),
+        "duplicate_annotations": duplicates,
+        "superseded_annotations": superseded,
+    }
+    if (counts["images_in"] != counts["images_out"] + counts["duplicate_images"]
+            or counts["annotations_in"] != counts["annotations_out"] + duplicates + superseded):
+        raise AssertionError(f"merge lost records, nothing written: {counts}")
+    report.counts = counts
+    return out, report
+
+
+def merge_files(paths: list[str], output: str, images: list[str] | None = None, prefer: str = "last") -> MergeReport:
+    for p in paths:
+        if Path(output).exists() and same_file(p, output):
+            raise HoofenvError(f"-o {output} is one of the inputs: merge never overwrites an export",
+                               hint="hoofenv data merge A.json B.json -o merged.json", code="usage", exit_code=2)
+    sources = [(Path(p), load(p)) for p in paths]
+    data, report = merge(sources, [Path(d) for d in images] if images else None, prefer=prefer)
+    write_atomic(output, dump(data))
+    report.output = str(output)
+    return report
