@@ -226,7 +226,8 @@ def _check_annotation(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, image_size
         size = image_size.get(iid)
         if size:
             x, y, w, h = bbox
-            if min(x + w, size[0]) <= max(x, 0) or min(y + h, size[1]) <= max(y, 0):
+            # MMPose clips the box to [0, width - 1] x [0, height - 1] and drops what has no area left.
+            if min(x + w, size[0] - 1) <= max(x, 0) or min(y + h, size[1] - 1) <= max(y, 0):
                 c.add("bbox-outside-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
             elif x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
                 c.add("bbox-exceeds-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")

@@ -39,7 +39,7 @@ CODES: dict[str, tuple[str, str, str, str]] = {
                            "nothing to do; MMPose clips the box"),
     "num-keypoints-wrong": (
         "error", "wrong-metric",
-        "{n} annotations have a missing or wrong num_keypoints (the metric ignores instances with 0)",
+        "{n} annotations have a missing or wrong num_keypoints (MMPose trusts it and drops those with 0)",
         FIX + "  (counts points with v > 0)"),
     "iscrowd-missing": ("warning", "crash", "{n} annotations lack iscrowd (CocoMetric reads it)", FIX),
     "crowd-instance": ("warning", "drop", "{n} annotations are iscrowd=1: MMPose drops them",

@@ -42,7 +42,7 @@ MESSAGES = {
     "duplicate-annotation-id": "{n} repeated annotation ids renumbered after the highest id",
     "outside-coords-zeroed": "{n} annotations: coordinates of points marked outside (v=0) set to 0,0",
     "bbox-from-keypoints": "{n} annotations: missing or zero-size bbox rebuilt around the labelled keypoints",
-    "area-from-bbox": "{n} annotations: missing or zero area set to bbox w x h",
+    "area-from-bbox": "{n} annotations: area set to bbox w x h (it was missing or zero, or the bbox was rebuilt)",
     "num-keypoints": "{n} annotations: num_keypoints recounted (points with v > 0)",
     "iscrowd": "{n} annotations: missing iscrowd set to 0",
 }
@@ -113,8 +113,11 @@ def fix(data: dict, schema=None) -> list[Change]:
             img = images.get(ann.get("image_id"))
             ann["bbox"] = bbox = _box_around(labelled, img)
             changed["bbox-from-keypoints"].append(aid)
+            rebuilt = True
+        else:
+            rebuilt = False
         area = ann.get("area")
-        if (area is None or not is_number(area) or area <= 0) and _valid_box(bbox):
+        if (rebuilt or area is None or not is_number(area) or area <= 0) and _valid_box(bbox):
             ann["area"] = round(bbox[2] * bbox[3], 2)
             changed["area-from-bbox"].append(aid)
         if ann.get("num_keypoints") != len(labelled) or not is_int(ann.get("num_keypoints")):
