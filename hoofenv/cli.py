@@ -16,6 +16,7 @@ COMMANDS = [
     "plan",
     "data",
     "train",
+    "predict",
 ]
 
 
