@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bboxes")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--trust-checkpoint", action="store_true")
+    ap.add_argument("--own", action="store_true", help="a checkpoint hoofenv train wrote (allowlist applies)")
     ap.add_argument("--export-onnx", action="store_true")
     args = ap.parse_args(argv)
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     allowlisted = False
-    if not args.trust_checkpoint:
+    if True:
         sys.path.insert(0, str(HERE.parent))
         try:  # hoofenv/checkpoint.py's allowlist (branch verify), when present
             from hoofenv import checkpoint as hcp
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.path.pop(0)
     original = torch.load
     ckpt_path = str(Path(args.checkpoint).resolve())
-    own = args.trust_checkpoint or not allowlisted
+    # trusted by the user, or our own checkpoint while hoofenv/checkpoint.py's allowlist is absent
+    own = args.trust_checkpoint or (args.own and not allowlisted)
 
     def load(f, *a, **kw):
         name = str(Path(f).resolve()) if isinstance(f, (str, os.PathLike)) else None

@@ -46,8 +46,10 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
             "-o", str(Path(out).resolve()), "--device", device]
     if bboxes:
         argv += ["--bboxes", str(Path(bboxes).resolve())]
-    if trust_checkpoint or own:
+    if trust_checkpoint:
         argv.append("--trust-checkpoint")
+    if own:
+        argv.append("--own")
     if export == "onnx":
         argv.append("--export-onnx")
     proc = subprocess.run(argv, capture_output=True, text=True)
