@@ -31,6 +31,17 @@ HOOK_PRIORITY_NOTE = (
     "see docs/train.md."
 )
 
+HOOK_PRIORITY_SHORT = (
+    "note: MMEngine's log (train.log) lists hooks with priorities VERY_HIGH ... VERY_LOW: that is the order in "
+    "which they run at each stage, not their importance (docs/train.md)."
+)
+
+
+def _table_line(text: str) -> bool:
+    t = text.strip()
+    return (not t or t.startswith("(") or set(t) <= set("-") or t.endswith(":")
+            or "Hooks will be executed" in t)
+
 
 @dataclass
 class TrainOptions:
@@ -238,7 +249,7 @@ def stream(argv: list[str], log_path: Path, verbose: bool) -> tuple[int, list[st
     """Run, tee everything to log_path, show the [hoofenv] lines (all lines with verbose)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     tail: list[str] = []
-    explained = False
+    state = "before"  # before -> in-table -> explained
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(argv)}\n")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -246,16 +257,19 @@ def stream(argv: list[str], log_path: Path, verbose: bool) -> tuple[int, list[st
         assert proc.stdout is not None
         try:
             for line in proc.stdout:
+                text = line.rstrip("\n")
+                if state == "in-table" and not _table_line(text):
+                    state = "explained"  # once, right under MMEngine's hook table
+                    log.write(HOOK_PRIORITY_NOTE + "\n")
+                    print(HOOK_PRIORITY_NOTE if verbose else HOOK_PRIORITY_SHORT, flush=True)
                 log.write(line)
-                tail = (tail + [line.rstrip("\n")])[-80:]
+                tail = (tail + [text])[-80:]
                 if verbose:
                     print(line, end="", flush=True)
                 elif line.startswith("[hoofenv] "):
                     print(line[len("[hoofenv] "):], end="", flush=True)
-                if not explained and "VERY_LOW" in line:
-                    explained = True
-                    print(HOOK_PRIORITY_NOTE, flush=True)
-                    log.write(HOOK_PRIORITY_NOTE + "\n")
+                if state == "before" and "Hooks will be executed in the following order" in line:
+                    state = "in-table"
         except KeyboardInterrupt:
             proc.terminate()
             proc.wait()

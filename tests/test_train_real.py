@@ -69,7 +69,7 @@ def test_real_training_writes_every_output(trained: Path):
     for word in ("best coco/AP", "s per epoch", "torch", "mmpose", "train images", "CPU"):
         assert word in report, word
     log = (trained / "train.log").read_text()
-    assert "execution ORDER" in log  # the hook-priority table explained once
+    assert "execution ORDER" in log  # the hook-priority table explained once, under it
     assert log.count("execution ORDER") == 1
     assert (trained / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
