@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         try:  # hoofenv/checkpoint.py's allowlist (branch verify), when present
             from hoofenv import checkpoint as hcp
 
-            allow = getattr(hcp, "allow_mmengine_checkpoints", None) or getattr(hcp, "add_safe_globals", None)
+            allow = getattr(hcp, "allow_mmengine_globals", None)
             if allow:
                 allow()
             else:

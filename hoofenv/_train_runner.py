@@ -50,7 +50,7 @@ def install_checkpoint_policy(work_dir: Path, trusted: list[str]) -> None:
         sys.path.insert(0, str(HERE.parent))
         from hoofenv import checkpoint as hcp  # noqa: F401
 
-        allow = getattr(hcp, "allow_mmengine_checkpoints", None) or getattr(hcp, "add_safe_globals", None)
+        allow = getattr(hcp, "allow_mmengine_globals", None)
     except Exception:  # noqa: BLE001 -- absent or unimportable: fall back below
         allow = None
     finally:

@@ -135,12 +135,13 @@ def verify_preflight(opts: TrainOptions, python: Path) -> None:
         print("notice: hoofenv verify is not available in this build; skipping the stack preflight")
         return
     env_dir = python.parent.parent
-    proc = subprocess.run([sys.executable, "-m", "hoofenv", "verify", "--env", str(env_dir)],
-                          capture_output=True, text=True)
+    target = ["--python", str(python)] if opts.python else ["--env", str(env_dir)]
+    print("preflight: hoofenv verify ...", flush=True)
+    proc = subprocess.run([sys.executable, "-m", "hoofenv", "verify", *target], capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-8:]
         raise HoofenvError(f"hoofenv verify failed for {env_dir}", causes=tail,
-                           hint=f"hoofenv verify --env {env_dir}   (or --skip-verify)", code="verify")
+                           hint=f"hoofenv verify {' '.join(target)}   (or --skip-verify)", code="verify")
 
 
 def gpu_memory_gib() -> float | None:
