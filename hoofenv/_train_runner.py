@@ -130,21 +130,22 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
             self.durations.append(seconds)
             # the first iterations include start-up: the steady iteration time is the median
             its = sorted(self.iter_times)
+            epoch = runner.epoch + 1  # MMEngine counts the epoch up after these hooks
             entry = dict(
-                epoch=runner.epoch, iter=runner.iter, seconds=round(seconds, 3),
+                epoch=epoch, iter=runner.iter + 1, seconds=round(seconds, 3),
                 loss=round(sum(self.losses) / len(self.losses), 6) if self.losses else None,
                 lr=float(runner.optim_wrapper.get_lr()["lr"][0]),
                 s_per_iter=round(its[len(its) // 2], 4) if its else None,
                 data_time=round(sorted(self.data_times)[len(self.data_times) // 2], 4) if self.data_times else None,
             )
-            self.epochs = [e for e in self.epochs if e["epoch"] != runner.epoch] + [entry]
+            self.epochs = [e for e in self.epochs if e["epoch"] != epoch] + [entry]
             self.write(runner)
-            left = runner.max_epochs - runner.epoch
+            left = runner.max_epochs - epoch
             recent = self.durations[-3:]
             eta = left * sum(recent) / len(recent)
-            say(f"epoch {runner.epoch}/{runner.max_epochs}  loss {entry['loss']}  "
+            say(f"epoch {epoch}/{runner.max_epochs}  loss {entry['loss']}  "
                 f"{seconds:.1f} s/epoch  {entry['s_per_iter']} s/iter  ETA {_hms(eta)}")
-            if stop_after is not None and runner.epoch >= stop_after:
+            if stop_after is not None and epoch >= stop_after:
                 raise StopAfterEpoch()
 
         def after_val_epoch(self, runner, metrics=None):
@@ -284,7 +285,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not (work_dir / "last_checkpoint").exists():
         say(f"nothing to resume in {work_dir} (no last_checkpoint)")
         return 2
+    rendered = Path(args.config).resolve()
+    original = rendered.read_text()
     runner = Runner.from_cfg(cfg)
+    # Runner.dump_config writes its flattened copy to WORK_DIR/<config name>: when that is our rendered
+    # config.py, put hoofenv's text (parameter block, comments) back; the copy MMEngine wanted is equivalent.
+    if rank == 0 and rendered.parent == work_dir and rendered.read_text() != original:
+        (work_dir / runner.timestamp).mkdir(exist_ok=True)
+        os.replace(rendered, work_dir / runner.timestamp / "config_flat.py")
+        tmp = rendered.with_name(".config.py.tmp")
+        tmp.write_text(original)
+        os.replace(tmp, rendered)
     if not args.bare:
         runner.register_hook(make_progress_hook(work_dir, args.stop_after_epoch), "LOWEST")
         if rank == 0:
