@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             allow = getattr(hcp, "allow_mmengine_globals", None)
             if allow:
                 allow()
+                sys.path.insert(0, str(HERE))
+                from _train_runner import allow_numpy_dtypes
+
+                sys.path.pop(0)
+                allow_numpy_dtypes()
             else:
                 raise ImportError
         except Exception:  # noqa: BLE001

@@ -59,6 +59,7 @@ def install_checkpoint_policy(work_dir: Path, trusted: list[str]) -> None:
     if allow is not None:
         try:
             allow()
+            allow_numpy_dtypes()
         except Exception as exc:  # noqa: BLE001
             say(f"checkpoint allowlist failed ({exc}); own checkpoints load with weights_only=False")
             allow = None
@@ -82,6 +83,19 @@ def install_checkpoint_policy(work_dir: Path, trusted: list[str]) -> None:
             raise
 
     torch.load = load
+
+
+def allow_numpy_dtypes() -> None:
+    """Every numpy dtype class (data-only types): checkpoint.py's list lacks some that real runs write
+    (numpy.dtypes.UInt8DType in the resumable checkpoints of mmengine 0.10.7 + numpy 1.26)."""
+    import torch
+
+    try:
+        import numpy.dtypes as nd
+    except ImportError:
+        return
+    torch.serialization.add_safe_globals(
+        [getattr(nd, n) for n in dir(nd) if n.endswith("DType") and isinstance(getattr(nd, n), type)])
 
 
 # ------------------------------------------------------------------------------------------------ progress hook
@@ -132,7 +146,7 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
             its = sorted(self.iter_times)
             epoch = runner.epoch + 1  # MMEngine counts the epoch up after these hooks
             entry = dict(
-                epoch=epoch, iter=runner.iter + 1, seconds=round(seconds, 3),
+                epoch=epoch, iter=runner.iter, seconds=round(seconds, 3),
                 loss=round(sum(self.losses) / len(self.losses), 6) if self.losses else None,
                 lr=float(runner.optim_wrapper.get_lr()["lr"][0]),
                 s_per_iter=round(its[len(its) // 2], 4) if its else None,
