@@ -143,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[hoofenv] predicted {len(results)} instances in {len(args.images)} images -> {out}", flush=True)
 
     if args.export_onnx:
+        try:
+            import onnx  # noqa: F401 -- torch.onnx.export needs it
+        except ImportError:
+            print("[hoofenv] onnx-missing: torch.onnx.export needs the `onnx` package in this env "
+                  f"({sys.executable} -m pip install onnx)", flush=True)
+            return 5
         export_onnx(model, out)
     return 0
 

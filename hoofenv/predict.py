@@ -60,6 +60,9 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
         raise HoofenvError(f"torch refused to load {ckpt} with weights_only=True",
                            causes=["it is not in a hoofenv work dir and holds Python objects beyond tensors"],
                            hint="pass --trust-checkpoint if you trust where it came from", code="checkpoint-refused")
+    if proc.returncode == 5:
+        raise HoofenvError("ONNX export needs the `onnx` package in the training env (predictions were written)",
+                           hint=f"{py} -m pip install onnx", code="onnx-missing")
     if proc.returncode != 0:
         tail = [t for t in (proc.stdout + proc.stderr).splitlines() if t.strip()][-12:]
         raise HoofenvError(f"prediction failed (exit {proc.returncode})", causes=tail, code="predict-failed")
