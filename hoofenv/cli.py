@@ -16,6 +16,8 @@ COMMANDS = [
     "plan",
     "data",
     "verify",
+    "train",
+    "predict",
 ]
 
 
