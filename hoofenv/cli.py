@@ -15,6 +15,7 @@ COMMANDS = [
     "doctor",
     "plan",
     "data",
+    "train",
     "demo",
 ]
 

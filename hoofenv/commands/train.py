@@ -1,0 +1,76 @@
+"""`hoofenv train`: RTMPose on a hoofenv dataset folder with MMEngine's Runner in the managed env."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        w, _, h = value.lower().partition("x")
+        out = (int(w), int(h or w))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: WxH, e.g. 256x256") from None
+    if out[0] % 32 or out[1] % 32 or min(out) < 32:
+        raise argparse.ArgumentTypeError(f"{value!r}: width and height must be multiples of 32 (CSPNeXt stride)")
+    return out
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train RTMPose on DIR/annotations/{train,val}.json + DIR/images",
+        description="Preflight (verify, data check), render the bundled config with absolute paths into the work "
+                    "dir and train with MMEngine's Runner in the managed env. Writes best.pth, last.pth, config.py, "
+                    "metrics.json, loss.png, metrics.png and report.md. Exit 0 ok, 1 refused or failed.")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder: annotations/{train,val}.json, images/")
+    p.add_argument("--config", metavar="FILE", help="own template with the hoofenv parameter block "
+                                                    "(default: configs/rtmpose_hoof.py)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch-size", default="auto", metavar="auto|N",
+                   help="auto: from GPU memory (8 on CPU), halved and retried on CUDA out of memory")
+    p.add_argument("--model", dest="model_size", default="auto", choices=["auto", "t", "s", "m"],
+                   help="RTMPose size; auto: by GPU memory (<8 GiB t, <16 GiB s, else m; CPU t)")
+    p.add_argument("--input-size", type=_size, default=(256, 256), metavar="WxH", help="default 256x256")
+    p.add_argument("--workers", default="auto", metavar="auto|N", help="data loader workers (auto: cores - 1, max 8)")
+    p.add_argument("--val-interval", type=int, metavar="N", help="validate and checkpoint every N epochs")
+    p.add_argument("--lr", type=float, default=4e-3, help="base learning rate (AdamW)")
+    p.add_argument("--work-dir", metavar="DIR", help="default work_dirs/hoof_rtmpose-SIZE")
+    p.add_argument("--env", metavar="PATH", help="the managed env (default $HOOFENV_ENV or .hoofenv/env)")
+    p.add_argument("--python", metavar="PATH", help="python of a training stack (instead of --env)")
+    g = p.add_argument_group("runs and checkpoints")
+    g.add_argument("--resume", action="store_true", help="continue the work dir's last run exactly")
+    g.add_argument("--from", dest="from_ckpt", metavar="CKPT",
+                   help="start a new run from these weights (incremental training after adding annotations)")
+    g.add_argument("--pretrained", default="default", metavar="PATH|none",
+                   help="backbone: default = the official CSPNeXt checkpoint (torch hub cache), a file, or none")
+    g.add_argument("--trust-checkpoint", action="store_true",
+                   help="load --from/--pretrained files with weights_only=False (they can run code: trusted only)")
+    g.add_argument("--seed", type=int, default=21)
+    g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
+    g.add_argument("--stop-after-epoch", type=int, help=argparse.SUPPRESS)
+    d = p.add_argument_group("hardware")
+    d.add_argument("--gpus", type=int, default=1, help="GPUs per node; >1 launches through torchrun")
+    d.add_argument("--nnodes", type=int, default=1)
+    d.add_argument("--node-rank", type=int, default=0)
+    d.add_argument("--master-addr", default="127.0.0.1")
+    d.add_argument("--master-port", type=int, default=29500)
+    d.add_argument("--amp", action="store_true", help="mixed precision (CUDA GPUs with tensor cores benefit)")
+    p.add_argument("--skip-verify", action="store_true", help="skip the `hoofenv verify` preflight")
+    p.add_argument("-v", "--verbose", action="store_true", help="show MMEngine's full log")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hoofenv.train import TrainOptions, train
+
+    opts = TrainOptions(
+        data=args.data, work_dir=args.work_dir, config=args.config, epochs=args.epochs, batch_size=args.batch_size,
+        model_size=args.model_size, input_size=args.input_size, workers=args.workers,
+        val_interval=args.val_interval, env=args.env, python=args.python, resume=args.resume,
+        from_ckpt=args.from_ckpt, pretrained=args.pretrained, trust_checkpoint=args.trust_checkpoint,
+        gpus=args.gpus, nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr,
+        master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify, seed=args.seed,
+        deterministic=args.deterministic, verbose=args.verbose, stop_after_epoch=args.stop_after_epoch, lr=args.lr,
+    )
+    train(opts)
+    return 0
