@@ -48,7 +48,9 @@ class DemoResult:
 
     @property
     def ok(self) -> bool:
-        return all(s.status in ("ok", "skipped") for s in self.steps)
+        # "unavailable" is not a failure: a step whose command has not arrived is reported and passed over
+        # (a missing `train` stops the demo with its own error instead).
+        return all(s.status in ("ok", "skipped", "unavailable") for s in self.steps)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -154,6 +156,18 @@ def _pick(flat: dict, wanted: tuple[str, ...]):
     return None
 
 
+def _set_aside(work_dir: Path) -> Path | None:
+    """`hoofenv train` refuses a work dir that holds a run: a re-run of the demo keeps the old one beside it."""
+    if not (work_dir / "last_checkpoint").exists() and not any(work_dir.glob("*.pth")):
+        return None
+    k = 1
+    while work_dir.with_name(f"{work_dir.name}.{k}").exists():
+        k += 1
+    target = work_dir.with_name(f"{work_dir.name}.{k}")
+    work_dir.rename(target)
+    return target
+
+
 def find_checkpoint(work_dir: Path) -> Path | None:
     for pattern in ("best*.pth", "**/best*.pth", "last*.pth", "epoch_*.pth", "**/*.pth"):
         found = sorted(work_dir.glob(pattern), key=lambda p: p.stat().st_mtime)
@@ -194,8 +208,10 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
             f"no training environment at {environment.path}, and `hoofenv install` is not available yet",
             hint="point the demo at an installed stack: hoofenv demo --env PATH_OF_ENV", code="demo-install"))
 
+    verified = False
     if available("verify"):
         _run_step(result, "verify", ["verify", *env_args], quiet, hint=f"hoofenv verify {' '.join(env_args)}".strip())
+        verified = True
     else:
         _say(quiet, "==> step verify not available yet in this hoofenv: skipped")
         result.steps.append(StepResult("verify", "unavailable", detail="`hoofenv verify` is not in this hoofenv"))
@@ -208,8 +224,13 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
             code="demo-train"))
     t_args = ["train", "--data", str(out), "--epochs", str(epochs), "--work-dir", str(work_dir),
               "--pretrained", "none", *env_args]
+    if verified:
+        t_args.append("--skip-verify")  # just done above; train would run it again as its preflight
     if batch_size:
         t_args += ["--batch-size", str(batch_size)]
+    moved = _set_aside(work_dir)
+    if moved:
+        _say(quiet, f"==> the previous demo run in {work_dir} was moved to {moved}")
     t_args += list(train_args or [])
     _run_step(result, "train", t_args, quiet, hint=f"hoofenv {' '.join(t_args)}")
     result.metrics = read_metrics(work_dir)
