@@ -14,6 +14,7 @@ from hoofenv.errors import HoofenvError
 COMMANDS = [
     "doctor",
     "plan",
+    "install",
     "data",
     "train",
     "demo",
