@@ -15,6 +15,7 @@ COMMANDS = [
     "doctor",
     "plan",
     "install",
+    "verify",
     "data",
     "train",
     "demo",
