@@ -64,6 +64,18 @@ def available(command: str) -> bool:
     return command in COMMANDS
 
 
+def accepts(command: str, option: str) -> bool:
+    """Whether `hoofenv COMMAND` has OPTION (the other commands' flags are theirs; read them, do not assume)."""
+    import argparse
+
+    from hoofenv.cli import build_parser
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return any(option in a.option_strings for a in action.choices[command]._actions)
+    return False
+
+
 def _say(quiet: bool, text: str) -> None:
     # Progress goes to stderr so that `--json` keeps stdout for the one JSON object.
     if not quiet:
@@ -201,7 +213,10 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
     if environment.exists:
         result.steps.append(StepResult("install", "skipped", detail=f"environment exists: {environment.path}"))
     elif available("install"):
-        _run_step(result, "install", ["install", *env_args], quiet, hint="hoofenv doctor  (then: hoofenv install)")
+        # install verifies on its own by default; the demo's verify step follows, so once is enough
+        no_verify = ["--no-verify"] if accepts("install", "--no-verify") else []
+        _run_step(result, "install", ["install", *env_args, *no_verify], quiet,
+                  hint="hoofenv doctor  (then: hoofenv install)")
     else:
         result.steps.append(StepResult("install", "unavailable", detail="`hoofenv install` is not in this hoofenv"))
         raise DemoStepFailed(result, HoofenvError(
@@ -224,7 +239,7 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
             code="demo-train"))
     t_args = ["train", "--data", str(out), "--epochs", str(epochs), "--work-dir", str(work_dir),
               "--pretrained", "none", *env_args]
-    if verified:
+    if verified and accepts("train", "--skip-verify"):
         t_args.append("--skip-verify")  # just done above; train would run it again as its preflight
     if batch_size:
         t_args += ["--batch-size", str(batch_size)]

@@ -92,3 +92,11 @@ def test_full_demo_on_the_real_stack(tmp_path, stack_python: Path):
     assert out["metrics"].get("PCK@0.1") is not None and out["metrics"]["PCK@0.1"] >= 0.9, out["metrics"]
     if "predict" in COMMANDS:
         assert out["pictures"] and all((tmp_path / p).exists() for p in out["pictures"])
+
+
+def test_accepts_reads_the_other_commands_real_flags():
+    assert demo.accepts("demo", "--generate-only")
+    assert not demo.accepts("demo", "--no-such-flag")
+    assert not demo.accepts("no-such-command", "--json")
+    if "train" in COMMANDS:
+        assert demo.accepts("train", "--data")
