@@ -19,6 +19,7 @@ val_interval = 5
 train_batch_size = 16
 val_batch_size = 16
 num_workers = 2
+persistent_workers = False              # True is faster per epoch but makes --resume inexact
 base_lr = 4e-3
 pretrained = None                        # path or URL of the CSPNeXt backbone checkpoint; None: from scratch
 amp = False
@@ -141,7 +142,7 @@ val_pipeline = [
 train_dataloader = dict(
     batch_size=train_batch_size,
     num_workers=num_workers,
-    persistent_workers=num_workers > 0,
+    persistent_workers=persistent_workers and num_workers > 0,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -155,7 +156,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=val_batch_size,
     num_workers=num_workers,
-    persistent_workers=num_workers > 0,
+    persistent_workers=persistent_workers and num_workers > 0,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     dataset=dict(

@@ -18,6 +18,7 @@ COMMANDS = [
     "verify",
     "data",
     "train",
+    "predict",
     "demo",
 ]
 

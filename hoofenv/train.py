@@ -163,15 +163,16 @@ def resolve_pretrained(choice: str, size: str) -> str | None:
     if cached.is_file():
         return str(cached)
     print(f"downloading the pretrained CSPNeXt-{size} backbone to {cached} ...")
+    tmp = cached.with_name(cached.name + ".part")
     try:
         import urllib.request
 
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + ".part")
         with urllib.request.urlopen(url, timeout=30) as resp, open(tmp, "wb") as fh:
             shutil.copyfileobj(resp, fh)
         os.replace(tmp, cached)
     except Exception as exc:  # noqa: BLE001 -- any network failure gets the same advice
+        tmp.unlink(missing_ok=True)
         raise HoofenvError(
             f"the pretrained backbone could not be downloaded ({url})",
             causes=[f"{type(exc).__name__}: {exc}",

@@ -56,6 +56,7 @@ class TrainParams:
     train_batch_size: int = 16
     val_batch_size: int = 16
     num_workers: int = 2
+    persistent_workers: bool = False
     base_lr: float = 4e-3
     pretrained: str | None = None
     amp: bool = False
@@ -136,6 +137,7 @@ def render(params: TrainParams, template: str | None = None) -> str:
         train_batch_size=int(params.train_batch_size),
         val_batch_size=int(params.val_batch_size),
         num_workers=int(params.num_workers),
+        persistent_workers=bool(params.persistent_workers),
         base_lr=float(params.base_lr),
         pretrained=params.pretrained,
         amp=bool(params.amp),

@@ -1,0 +1,32 @@
+"""`hoofenv predict`: keypoints on images with a trained checkpoint (COCO results JSON + drawn PNGs)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="top-down keypoint inference with a hoofenv checkpoint",
+                       description="Predict keypoints on whole images (one box each) or on the boxes of --bboxes; "
+                                   "writes OUT/predictions.json (COCO results) and OUT/NAME.png.")
+    p.add_argument("ckpt", metavar="CKPT", help="a checkpoint from hoofenv train (WORK_DIR/best.pth)")
+    p.add_argument("images", metavar="IMAGES", nargs="+")
+    p.add_argument("-o", "--out", required=True, metavar="DIR")
+    p.add_argument("--bboxes", metavar="FILE", help="COCO JSON (images+annotations) or a list of "
+                                                    "{file_name, bbox: [x, y, w, h]}")
+    p.add_argument("--config", metavar="FILE", help="default: config.py beside CKPT")
+    p.add_argument("--device", default="cpu", help="cpu or cuda:0")
+    p.add_argument("--export", choices=["onnx"], help="also write OUT/model.onnx through torch.onnx")
+    p.add_argument("--env", metavar="PATH")
+    p.add_argument("--python", metavar="PATH")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a checkpoint from elsewhere with weights_only=False (trusted files only)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hoofenv.predict import predict
+
+    predict(args.ckpt, args.images, args.out, bboxes=args.bboxes, config=args.config, env=args.env,
+            python=args.python, device=args.device, export=args.export, trust_checkpoint=args.trust_checkpoint)
+    return 0
