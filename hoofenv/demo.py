@@ -262,8 +262,10 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
                                                   hint=f"ls {work_dir}", code="demo-predict"))
     else:
         images = sorted((out / "images").glob("val_*"))[:PREDICT_IMAGES]
-        _run_step(result, "predict", ["predict", str(ckpt), *map(str, images), "-o", str(pred_dir), *env_args],
-                  quiet, hint=f"hoofenv predict {ckpt} {out}/images/val_00001.jpg -o {pred_dir}")
+        # the validation boxes, as a detector would give them: the model was trained on hoof boxes, not whole frames
+        boxes = ["--bboxes", str(out / "annotations" / "val.json")] if accepts("predict", "--bboxes") else []
+        p_args = ["predict", str(ckpt), *map(str, images), "-o", str(pred_dir), *boxes, *env_args]
+        _run_step(result, "predict", p_args, quiet, hint=f"hoofenv {' '.join(p_args)}")
         result.predictions_dir = str(pred_dir)
         result.pictures = sorted(str(p) for p in pred_dir.rglob("*.png"))
     result.seconds = round(time.perf_counter() - started, 1)
