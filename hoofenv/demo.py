@@ -191,10 +191,20 @@ def find_checkpoint(work_dir: Path) -> Path | None:
 def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, n_val: int = DEFAULT_N_VAL,
         image_size: tuple[int, int] = (256, 256), generate_only: bool = False, env: str | None = None,
         epochs: int = DEFAULT_EPOCHS, work_dir: Path = DEFAULT_WORK_DIR, batch_size: str | None = None,
-        train_args: list[str] | None = None, quiet: bool = False) -> DemoResult:
+        train_args: list[str] | None = None, quiet: bool = False, skip_verify: bool = False) -> DemoResult:
+    started = time.perf_counter()
+    try:
+        return _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epochs, work_dir,
+                    batch_size, train_args, quiet, skip_verify)
+    except DemoStepFailed as failed:
+        failed.result.seconds = round(time.perf_counter() - started, 1)
+        raise
+
+
+def _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epochs, work_dir, batch_size,
+         train_args, quiet, skip_verify) -> DemoResult:
     from hoofenv import synthetic
 
-    started = time.perf_counter()
     out, work_dir = Path(out), Path(work_dir)
     result = DemoResult(data_dir=str(out))
     _say(quiet, f"==> synthetic hoof dataset: {n_train} train + {n_val} val pictures (seed {seed}) -> {out}")
@@ -224,7 +234,10 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
             hint="point the demo at an installed stack: hoofenv demo --env PATH_OF_ENV", code="demo-install"))
 
     verified = False
-    if available("verify"):
+    if skip_verify:
+        _say(quiet, "==> verify skipped (--skip-verify)")
+        result.steps.append(StepResult("verify", "skipped", detail="--skip-verify"))
+    elif available("verify"):
         _run_step(result, "verify", ["verify", *env_args], quiet, hint=f"hoofenv verify {' '.join(env_args)}".strip())
         verified = True
     else:
@@ -239,7 +252,7 @@ def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, 
             code="demo-train"))
     t_args = ["train", "--data", str(out), "--epochs", str(epochs), "--work-dir", str(work_dir),
               "--pretrained", "none", *env_args]
-    if verified and accepts("train", "--skip-verify"):
+    if (verified or skip_verify) and accepts("train", "--skip-verify"):
         t_args.append("--skip-verify")  # just done above; train would run it again as its preflight
     if batch_size:
         t_args += ["--batch-size", str(batch_size)]
