@@ -14,10 +14,12 @@ from hoofenv.errors import HoofenvError
 COMMANDS = [
     "doctor",
     "plan",
-    "data",
+    "install",
     "verify",
+    "data",
     "train",
     "predict",
+    "demo",
 ]
 
 

@@ -1,0 +1,306 @@
+"""`hoofenv demo`: the embedded default. A synthetic hoof dataset, then install (if needed), verify, train briefly,
+predict, and say where the pictures are.
+
+Every step after the dataset is another hoofenv command, run as `python -m hoofenv STEP ...` in a subprocess,
+exactly as a user would type it, and only when that command exists in this hoofenv (`hoofenv.cli.COMMANDS`).
+A failing step stops the demo with that step's exit code and the command to re-run it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hoofenv.errors import HoofenvError
+
+# Chosen so that RTMPose-t from scratch reaches PCK@0.1 >= 0.9 on the synthetic val set in a few CPU minutes
+# (figures in docs/PERFORMANCE.md, `## demo`).
+DEFAULT_N_TRAIN = 240
+DEFAULT_N_VAL = 60
+DEFAULT_EPOCHS = 30
+# Batch 4, not train's CPU auto of 8: the same CPU time per epoch (0.179 vs 0.327 s/iter on 2 cores,
+# docs/PERFORMANCE.md) but twice the optimizer steps (1800 instead of 900 in 30 epochs of 240 pictures), and the
+# bundled config's warm-up (min(1000, 20 * epochs) = 600 iterations) then takes a third of the run, not two thirds.
+DEFAULT_BATCH_SIZE = "4"
+DEFAULT_OUT = Path("data") / "demo"
+DEFAULT_WORK_DIR = Path("work_dirs") / "demo"
+PREDICT_IMAGES = 4
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # ok | skipped | unavailable | failed
+    seconds: float = 0.0
+    detail: str = ""
+    command: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+
+@dataclass
+class DemoResult:
+    data_dir: str
+    steps: list[StepResult] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    predictions_dir: str | None = None
+    pictures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        # "unavailable" is not a failure: a step whose command has not arrived is reported and passed over
+        # (a missing `train` stops the demo with its own error instead).
+        return all(s.status in ("ok", "skipped", "unavailable") for s in self.steps)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def available(command: str) -> bool:
+    from hoofenv.cli import COMMANDS
+
+    return command in COMMANDS
+
+
+def accepts(command: str, option: str) -> bool:
+    """Whether `hoofenv COMMAND` has OPTION (the other commands' flags are theirs; read them, do not assume)."""
+    import argparse
+
+    from hoofenv.cli import build_parser
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return any(option in a.option_strings for a in action.choices[command]._actions)
+    return False
+
+
+def _say(quiet: bool, text: str) -> None:
+    # Progress goes to stderr so that `--json` keeps stdout for the one JSON object.
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _hoofenv(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "hoofenv", *args]
+
+
+def _run_step(result: DemoResult, name: str, args: list[str], quiet: bool, hint: str) -> StepResult:
+    cmd = _hoofenv(args)
+    _say(quiet, f"==> hoofenv {' '.join(args)}")
+    started = time.perf_counter()
+    # The child's stdout goes to our stderr: the user sees it live, and our stdout stays clean for --json.
+    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
+    step = StepResult(name, "ok" if proc.returncode == 0 else "failed", round(time.perf_counter() - started, 1),
+                      command=cmd, exit_code=proc.returncode)
+    result.steps.append(step)
+    if proc.returncode != 0:
+        raise DemoStepFailed(result, HoofenvError(
+            f"demo step `{name}` failed (exit {proc.returncode})",
+            causes=[f"command: hoofenv {' '.join(args)}", "its output is above"],
+            hint=hint, code=f"demo-{name}", exit_code=proc.returncode,
+        ))
+    return step
+
+
+class DemoStepFailed(Exception):
+    """Carries the partial result along with the error, so --json can still report the finished steps."""
+
+    def __init__(self, result: DemoResult, error: HoofenvError):
+        super().__init__(error.message)
+        self.result = result
+        self.error = error
+
+
+def read_metrics(work_dir: Path) -> dict:
+    """The last evaluation in WORK_DIR/metrics.json: {'PCK': ..., 'AP': ..., 'epoch': ...} where present.
+
+    Accepts a list of per-epoch dicts or a dict holding one (`epochs`, `val`, `history`); keys are matched loosely
+    (`PCK`, `coco/AP`, `PCK@0.1`, ...), because the file belongs to `hoofenv train`.
+    """
+    path = work_dir / "metrics.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    rows = data
+    if isinstance(data, dict):
+        for key in ("epochs", "val", "history", "metrics"):
+            if isinstance(data.get(key), list):
+                rows = data[key]
+                break
+        else:
+            rows = [data]
+    out: dict = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict):
+            continue
+        flat = _flatten(row)
+        pck = _pick(flat, ("pck@0.1", "pck"))
+        ap = _pick(flat, ("coco/ap", "/ap", "ap"))
+        if pck is None and ap is None:
+            continue
+        out = {"epoch": flat.get("epoch"), "PCK@0.1": pck, "AP": ap}
+    return out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "/"))
+        else:
+            out[key] = v
+    return out
+
+
+def _pick(flat: dict, wanted: tuple[str, ...]):
+    for w in wanted:
+        for k, v in flat.items():
+            kl = k.lower()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and (kl == w or kl.endswith(w)) \
+                    and "ap " not in kl and not kl.endswith(("ap50", "ap75", "apm", "apl", "ar")):
+                return float(v)
+    return None
+
+
+def _set_aside(work_dir: Path) -> Path | None:
+    """`hoofenv train` refuses a work dir that holds a run: a re-run of the demo keeps the old one beside it."""
+    if not (work_dir / "last_checkpoint").exists() and not any(work_dir.glob("*.pth")):
+        return None
+    k = 1
+    while work_dir.with_name(f"{work_dir.name}.{k}").exists():
+        k += 1
+    target = work_dir.with_name(f"{work_dir.name}.{k}")
+    work_dir.rename(target)
+    return target
+
+
+def find_checkpoint(work_dir: Path) -> Path | None:
+    for pattern in ("best*.pth", "**/best*.pth", "last*.pth", "epoch_*.pth", "**/*.pth"):
+        found = sorted(work_dir.glob(pattern), key=lambda p: p.stat().st_mtime)
+        if found:
+            return found[-1]
+    return None
+
+
+def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, n_val: int = DEFAULT_N_VAL,
+        image_size: tuple[int, int] = (256, 256), generate_only: bool = False, env: str | None = None,
+        epochs: int = DEFAULT_EPOCHS, work_dir: Path = DEFAULT_WORK_DIR, batch_size: str | None = DEFAULT_BATCH_SIZE,
+        train_args: list[str] | None = None, quiet: bool = False, skip_verify: bool = False) -> DemoResult:
+    started = time.perf_counter()
+    try:
+        return _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epochs, work_dir,
+                    batch_size, train_args, quiet, skip_verify)
+    except DemoStepFailed as failed:
+        failed.result.seconds = round(time.perf_counter() - started, 1)
+        raise
+
+
+def _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epochs, work_dir, batch_size,
+         train_args, quiet, skip_verify) -> DemoResult:
+    from hoofenv import synthetic
+
+    out, work_dir = Path(out), Path(work_dir)
+    result = DemoResult(data_dir=str(out))
+    _say(quiet, f"==> synthetic hoof dataset: {n_train} train + {n_val} val pictures (seed {seed}) -> {out}")
+    synthetic.generate(out, n_train=n_train, n_val=n_val, seed=seed, image_size=image_size)
+    result.steps.append(StepResult("generate", "ok", round(synthetic.last_duration(), 2),
+                                   detail=f"{out}/images, {out}/annotations/{{train,val}}.json"))
+    if generate_only:
+        result.seconds = round(time.perf_counter() - started, 1)
+        return result
+
+    env_args = ["--env", env] if env else []
+    from hoofenv.environment import Environment
+
+    environment = Environment.default(env)
+    # install, only where the environment is missing
+    if environment.exists:
+        result.steps.append(StepResult("install", "skipped", detail=f"environment exists: {environment.path}"))
+    elif available("install"):
+        # install verifies on its own by default; the demo's verify step follows, so once is enough
+        no_verify = ["--no-verify"] if accepts("install", "--no-verify") else []
+        _run_step(result, "install", ["install", *env_args, *no_verify], quiet,
+                  hint="hoofenv doctor  (then: hoofenv install)")
+    else:
+        result.steps.append(StepResult("install", "unavailable", detail="`hoofenv install` is not in this hoofenv"))
+        raise DemoStepFailed(result, HoofenvError(
+            f"no training environment at {environment.path}, and `hoofenv install` is not available yet",
+            hint="point the demo at an installed stack: hoofenv demo --env PATH_OF_ENV", code="demo-install"))
+
+    verified = False
+    if skip_verify:
+        _say(quiet, "==> verify skipped (--skip-verify)")
+        result.steps.append(StepResult("verify", "skipped", detail="--skip-verify"))
+    elif available("verify"):
+        _run_step(result, "verify", ["verify", *env_args], quiet, hint=f"hoofenv verify {' '.join(env_args)}".strip())
+        verified = True
+    else:
+        _say(quiet, "==> step verify not available yet in this hoofenv: skipped")
+        result.steps.append(StepResult("verify", "unavailable", detail="`hoofenv verify` is not in this hoofenv"))
+
+    if not available("train"):
+        result.steps.append(StepResult("train", "unavailable", detail="`hoofenv train` is not in this hoofenv"))
+        raise DemoStepFailed(result, HoofenvError(
+            "step train not available yet: this hoofenv has no `hoofenv train`",
+            causes=[f"the dataset is ready in {out}"], hint=f"hoofenv demo --generate-only --out {out}",
+            code="demo-train"))
+    t_args = ["train", "--data", str(out), "--epochs", str(epochs), "--work-dir", str(work_dir),
+              "--pretrained", "none", *env_args]
+    if (verified or skip_verify) and accepts("train", "--skip-verify"):
+        t_args.append("--skip-verify")  # just done above; train would run it again as its preflight
+    if batch_size:
+        t_args += ["--batch-size", str(batch_size)]
+    moved = _set_aside(work_dir)
+    if moved:
+        _say(quiet, f"==> the previous demo run in {work_dir} was moved to {moved}")
+    t_args += list(train_args or [])
+    _run_step(result, "train", t_args, quiet, hint=f"hoofenv {' '.join(t_args)}")
+    result.metrics = read_metrics(work_dir)
+
+    ckpt = find_checkpoint(work_dir)
+    pred_dir = work_dir / "predictions"
+    if not available("predict"):
+        _say(quiet, "==> step predict not available yet in this hoofenv: skipped")
+        result.steps.append(StepResult("predict", "unavailable", detail="`hoofenv predict` is not in this hoofenv"))
+    elif ckpt is None:
+        result.steps.append(StepResult("predict", "failed", detail=f"no checkpoint (*.pth) under {work_dir}",
+                                       exit_code=1))
+        raise DemoStepFailed(result, HoofenvError(f"training left no checkpoint under {work_dir}",
+                                                  hint=f"ls {work_dir}", code="demo-predict"))
+    else:
+        images = sorted((out / "images").glob("val_*"))[:PREDICT_IMAGES]
+        # the validation boxes, as a detector would give them: the model was trained on hoof boxes, not whole frames
+        boxes = ["--bboxes", str(out / "annotations" / "val.json")] if accepts("predict", "--bboxes") else []
+        p_args = ["predict", str(ckpt), *map(str, images), "-o", str(pred_dir), *boxes, *env_args]
+        _run_step(result, "predict", p_args, quiet, hint=f"hoofenv {' '.join(p_args)}")
+        result.predictions_dir = str(pred_dir)
+        result.pictures = sorted(str(p) for p in pred_dir.rglob("*.png"))
+    result.seconds = round(time.perf_counter() - started, 1)
+    return result
+
+
+def render(result: DemoResult) -> str:
+    lines = [f"demo: {'done' if result.ok else 'incomplete'} in {result.seconds:.0f} s"]
+    for s in result.steps:
+        extra = f" ({s.detail})" if s.detail else ""
+        lines.append(f"  {s.name:<9} {s.status:<11} {s.seconds:>7.1f} s{extra}")
+    lines.append(f"dataset:      {result.data_dir}/images, {result.data_dir}/annotations/{{train,val}}.json")
+    if result.metrics:
+        m = result.metrics
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        lines.append(f"val metrics:  PCK@0.1 {fmt(m.get('PCK@0.1'))}, AP {fmt(m.get('AP'))}"
+                     + (f" (epoch {m['epoch']})" if m.get("epoch") is not None else ""))
+    if result.predictions_dir:
+        lines.append(f"pictures:     {result.predictions_dir}/ ({len(result.pictures)} PNGs)")
+        lines += [f"              {p}" for p in result.pictures[:PREDICT_IMAGES]]
+    return "\n".join(lines)
