@@ -21,6 +21,7 @@ val_batch_size = 16
 num_workers = 2
 persistent_workers = False              # True is faster per epoch but makes --resume inexact
 base_lr = 4e-3
+warmup_iters = 200                       # hoofenv: 10% of the run's iterations, at most 1000
 pretrained = None                        # path or URL of the CSPNeXt backbone checkpoint; None: from scratch
 amp = False
 seed = 21
@@ -48,9 +49,9 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.),
     paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True))
 
-# warm-up over the first iterations, then cosine over the second half of the schedule
+# linear warm-up (hoofenv sizes it to the run), then cosine over the second half of the schedule
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1.0e-5, by_epoch=False, begin=0, end=min(1000, max_epochs * 20)),
+    dict(type='LinearLR', start_factor=1.0e-5, by_epoch=False, begin=0, end=warmup_iters),
     dict(type='CosineAnnealingLR', eta_min=base_lr * 0.05, begin=max_epochs // 2, end=max_epochs,
          T_max=max_epochs - max_epochs // 2, by_epoch=True, convert_to_iter_based=True),
 ]

@@ -208,15 +208,28 @@ def parse_batch(value: str) -> int | None:
     return n
 
 
+def train_instances(ann_file: Path) -> int:
+    """Instances MMPose's top-down dataset yields per epoch: annotations with a visible keypoint."""
+    import json
+
+    try:
+        anns = json.loads(ann_file.read_text()).get("annotations", [])
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return max(1, sum(1 for a in anns if isinstance(a, dict) and any(a.get("keypoints", [])[2::3])))
+
+
 def render_config(opts: TrainOptions, root: Path, metainfo: Path, schema, size: str, batch: int,
                   workers: int, pretrained: str | None) -> str:
     stage2 = trainconfig.stage2_epochs(opts.epochs)
+    samples = train_instances(root / "annotations" / "train.json")
     params = trainconfig.TrainParams(
         data_root=str(root), metainfo_file=str(metainfo), num_keypoints=len(schema.keypoints),
         flip=bool(schema.swaps), model_size=size, input_size=tuple(opts.input_size), max_epochs=opts.epochs,
         stage2_num_epochs=stage2,
         val_interval=opts.val_interval or max(1, min(5, opts.epochs // 10 or 1)),
         train_batch_size=batch, val_batch_size=max(batch, 1), num_workers=workers, base_lr=opts.lr,
+        warmup_iters=trainconfig.warmup_iters(samples, batch, opts.epochs),
         pretrained=pretrained, amp=opts.amp, seed=opts.seed, deterministic=opts.deterministic,
         extra=dict(opts.extra),
     )

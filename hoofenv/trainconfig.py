@@ -58,6 +58,7 @@ class TrainParams:
     num_workers: int = 2
     persistent_workers: bool = False
     base_lr: float = 4e-3
+    warmup_iters: int = 200
     pretrained: str | None = None
     amp: bool = False
     seed: int = 21
@@ -107,6 +108,13 @@ def stage2_epochs(max_epochs: int) -> int:
     return max(1, round(max_epochs * 30 / 420)) if max_epochs > 1 else 0
 
 
+def warmup_iters(n_samples: int, batch: int, epochs: int) -> int:
+    """10% of the run's iterations, at most RTMPose's 1000: a fixed count swamps short runs (a 30-epoch
+    demo of 60 iterations an epoch spent a third of its steps warming up)."""
+    total = max(1, -(-n_samples // max(1, batch))) * max(1, epochs)
+    return max(1, min(1000, total // 10))
+
+
 def switch_epoch(max_epochs: int, stage2: int) -> int:
     return max(1, max_epochs - stage2)
 
@@ -138,6 +146,7 @@ def render(params: TrainParams, template: str | None = None) -> str:
         val_batch_size=int(params.val_batch_size),
         num_workers=int(params.num_workers),
         persistent_workers=bool(params.persistent_workers),
+        warmup_iters=int(params.warmup_iters),
         base_lr=float(params.base_lr),
         pretrained=params.pretrained,
         amp=bool(params.amp),

@@ -154,3 +154,13 @@ def test_train_refuses_bad_data_with_findings(tmp_path):
 def test_train_without_env_names_the_fix(tmp_path):
     proc = run_cli("train", "--data", str(tmp_path), "--env", str(tmp_path / "none"))
     assert proc.returncode == 1 and "hoofenv install" in proc.stderr
+
+
+def test_warmup_is_a_tenth_of_the_run_capped_at_1000():
+    from hoofenv import trainconfig
+
+    assert trainconfig.warmup_iters(240, 4, 30) == 180          # 60 it/epoch x 30 epochs
+    assert trainconfig.warmup_iters(8, 4, 3) == 1                # tiny test runs still leave warm-up
+    assert trainconfig.warmup_iters(150_000, 256, 420) == 1000   # RTMPose's own schedule
+    text = trainconfig.render(trainconfig.TrainParams(data_root="/d", metainfo_file="/d/m.py", warmup_iters=37))
+    assert "warmup_iters = 37" in text and "end=warmup_iters" in text
