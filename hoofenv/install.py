@@ -59,7 +59,7 @@ class UI:
         from rich.console import Console
 
         self.quiet = quiet
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -447,9 +447,10 @@ def locked_steps(lock: dict, installer: Installer, stage: Path, plan: Plan) -> l
     py = stage / "bin" / "python"
     cmd = installer.install_cmd(py, [], no_deps=True, requirement_file=reqs, require_hashes=hashed,
                                 extra_index=plan.indexes.get("torch"))
-    for idx in lock.get("sources", {}).get("indexes", []):
-        if idx not in cmd and idx not in (plan.indexes.get("torch"),) and not installer.sources.offline:
-            cmd += ["--extra-index-url", idx]
+    if not installer.sources.offline:
+        for link in lock.get("sources", {}).get("find_links", []):
+            if link not in cmd:
+                cmd += ["--find-links", link]
     return [Step("locked", f"exactly the {len(lock['packages'])} locked files (hash-checked)", cmd),
             Step("bytecode", "byte-compile site-packages",
                  [a.replace("{site_packages}", str(stepsmod.site_packages(stage, plan.python)))
@@ -504,8 +505,8 @@ def download(plan: Plan, installer: Installer, dest: Path, ui: UI, opts: Options
                 req("mmengine"), req("mmdet"), *runtime, req("opencv-python"), req("openmim")]
     steps.append(Step("download", f"download every wheel of the stack into {dest}",
                       pip.download_cmd(dpy, [r for r in all_reqs], dest, constraints=[constraints],
-                                       extra_index=plan.indexes.get("torch")) +
-                      ([f"--extra-index-url={plan.indexes['mmcv']}"] if plan.indexes.get("mmcv") else [])))
+                                       extra_index=plan.indexes.get("torch"),
+                                       find_links=[plan.indexes["mmcv"]] if plan.indexes.get("mmcv") else [])))
     steps.append(Step("download-mmpose", "mmpose (--no-deps)",
                       pip.download_cmd(dpy, [req("mmpose")], dest, constraints=[constraints], no_deps=True)))
     if opts.dry_run:

@@ -161,6 +161,15 @@ def _wheel_matches(filename: str, dist: dict) -> bool:
 
 
 def _sha256_of(url: str) -> str | None:
+    if url.startswith(("http://", "https://")):  # a find-links page without hashes: hash the file itself
+        h = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                for chunk in iter(lambda: r.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError:
+            return None
+        return h.hexdigest()
     if url.startswith("file://"):
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
         if path.is_file():
@@ -192,18 +201,20 @@ def resolve_file(dist: dict, indexes: list[str], find_links: list[str]) -> dict:
 
 
 def build(env: Path, plan: Plan, facts, installer: str, sources: Sources) -> dict:
-    indexes = [i for i in [plan.indexes.get("torch"), plan.indexes.get("mmcv")] if i and i != NO_INDEX]
+    indexes = [i for i in [plan.indexes.get("torch")] if i and i != NO_INDEX]
+    find_links = ([plan.indexes["mmcv"]] if plan.indexes.get("mmcv") and not sources.offline else []) + \
+        list(sources.find_links)
     if not sources.offline:
         indexes += [sources.index_url or "https://pypi.org/simple", *sources.extra_index_urls]
     indexes = list(dict.fromkeys(indexes))
     dists = [d for d in installed_dists(env)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        packages = list(pool.map(lambda d: resolve_file(d, indexes, sources.find_links), dists))
+        packages = list(pool.map(lambda d: resolve_file(d, indexes, find_links), dists))
     return {
         "lock_version": LOCK_VERSION,
         "hoofenv": __version__,
         "installer": installer,
-        "sources": sources.to_dict() | {"indexes": indexes},
+        "sources": sources.to_dict() | {"indexes": indexes, "find_links": find_links},
         "plan": plan.to_dict(),
         "facts": facts_summary(facts),
         "packages": packages,

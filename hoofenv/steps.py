@@ -75,7 +75,7 @@ def install_steps(plan: Plan, installer: Installer, env: Path, constraints: Path
     mmcv_req = [mmcv_wheel] if mmcv_wheel else [req("mmcv")]
     add("mmcv", f"mmcv {plan.mmcv.version} (binary only{', built here' if plan.mmcv.source == 'build' else ''})",
         installer.install_cmd(py, mmcv_req, constraints=c, only_binary=["mmcv"],
-                              extra_index=mmcv_index if not mmcv_wheel else None),
+                              find_links=[mmcv_index] if mmcv_index and not mmcv_wheel else []),
         ["mmcv"])
     add("mmengine", f"mmengine {plan.mmengine}", installer.install_cmd(py, [req("mmengine")], constraints=c, only_binary=["mmcv"]),
         ["mmengine"])
