@@ -121,6 +121,13 @@ class _Links(html.parser.HTMLParser):
 
 
 def _fetch(url: str) -> str | None:
+    if url.startswith("file://"):  # a file:// index: the folder's index.html, as pip reads it
+        path = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+        path = path / "index.html" if path.is_dir() else path
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return None
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=20) as r:
             return r.read().decode("utf-8", "replace")
