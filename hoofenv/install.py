@@ -84,6 +84,7 @@ class UI:
                 last_print = start
                 for line in proc.stdout:
                     fh.write(line)
+                    fh.flush()
                     tail.append(line.rstrip())
                     now = time.monotonic()
                     if status:
@@ -377,7 +378,8 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
                                                        stepsmod.constraints_text(plan).splitlines()[1:]))
             for s in all_steps:
                 print(f"# {s.title}\n{s.shell()}")
-            print(f"# then: write {stage / PLAN_FILE}, {opts.lock_path}; switch {env} -> {stage}; hoofenv verify")
+            switch_text = "" if opts.current else f"; switch {env} -> {stage}"
+            print(f"# then: write {stage / PLAN_FILE}, {opts.lock_path}{switch_text}; hoofenv verify")
         return result
 
     # 4. room

@@ -251,8 +251,19 @@ def test_mmcv_source_build_is_cached_and_reused(world, tmp_path):
     assert "build-mmcv" not in [s["name"] for s in out["steps"]], "the cached wheel must be reused"
 
 
-def test_current_refuses_a_system_python():
-    from hoofenv.install import is_system_python
+def test_current_refuses_a_system_python(tmp_path):
+    """The base interpreter (no pyvenv.cfg, no conda-meta) with hoofenv importable: --current is refused."""
+    import sysconfig
 
-    assert is_system_python(Path(sys.base_prefix))
-    assert not is_system_python(Path(sys.prefix)) or sys.prefix == sys.base_prefix
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if sys.prefix == sys.base_prefix or not base.exists():
+        pytest.skip("the tests do not run from a venv, so there is no separate base interpreter to try")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"]])}
+    proc = subprocess.run([str(base), "-m", "hoofenv", "install", "--current", "--dry-run", *STACK],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "system Python" in proc.stderr and "hint:" in proc.stderr
+    ok = subprocess.run([sys.executable, "-m", "hoofenv", "install", "--current", "--dry-run", *STACK],
+                        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                        timeout=120)
+    assert ok.returncode == 0 and sys.prefix in ok.stdout, ok.stderr
