@@ -188,22 +188,41 @@ def _sha256_of(url: str) -> str | None:
     return None
 
 
+def _pypi_json(dist: dict, index: str) -> list[tuple[str, str]]:
+    """PyPI's per-release JSON (small, with sha256) instead of a project's whole simple page (torch's is MBs)."""
+    page = _fetch(f"https://pypi.org/pypi/{dist['name']}/{dist['version']}/json")
+    if not page:
+        return []
+    try:
+        files = json.loads(page).get("urls", [])
+    except json.JSONDecodeError:
+        return []
+    return [(f"{f['url']}#sha256={f['digests']['sha256']}", index) for f in files if f.get("digests", {}).get("sha256")]
+
+
 def resolve_file(dist: dict, indexes: list[str], find_links: list[str]) -> dict:
+    """The file a dist was installed from: local find-links, then the indexes in order (first match with a hash)."""
     entry = {"name": dist["name"], "version": dist["version"], "file": None, "url": None, "index": None,
              "sha256": None}
     if dist.get("direct_url"):
         entry.update(url=dist["direct_url"], file=dist["direct_url"].rsplit("/", 1)[-1], index="direct",
                      sha256=_sha256_of(dist["direct_url"]))
         return entry
-    for url, where in _candidates(dist["name"], indexes, find_links):
-        clean, _, frag = url.partition("#")
-        filename = urllib.parse.unquote(clean.rsplit("/", 1)[-1])
-        if not _wheel_matches(filename, dist):
-            continue
-        sha = frag.removeprefix("sha256=") if frag.startswith("sha256=") else _sha256_of(clean)
-        entry.update(file=filename, url=clean, index=where, sha256=sha)
-        if sha:
-            break
+    sources = [("links", link) for link in find_links] + [("index", i) for i in indexes]
+    for kind, where in sources:
+        if kind == "index" and where.rstrip("/") in ("https://pypi.org/simple", "https://pypi.python.org/simple"):
+            cands = _pypi_json(dist, where)
+        else:
+            cands = _candidates(dist["name"], [where] if kind == "index" else [], [where] if kind == "links" else [])
+        for url, idx in cands:
+            clean, _, frag = url.partition("#")
+            filename = urllib.parse.unquote(clean.rsplit("/", 1)[-1])
+            if not _wheel_matches(filename, dist):
+                continue
+            sha = frag.removeprefix("sha256=") if frag.startswith("sha256=") else _sha256_of(clean)
+            entry.update(file=filename, url=clean, index=idx, sha256=sha)
+            if sha:
+                return entry
     return entry
 
 
