@@ -217,6 +217,8 @@ HINTS = {
              "HOOFENV_TORCH_INDEX_URL), or install from a wheelhouse: `hoofenv install --wheelhouse DIR --offline`",
     "mmcv": "mmcv is installed from a wheel only; none fits this torch/CUDA/Python on the index. Build one "
             "(minutes, cached): `hoofenv install --mmcv-source build`, or give one: `--mmcv-wheel FILE`",
+    "locked": "a locked file is unavailable or its sha256 differs from hoofenv.lock (the lock names each file's "
+              "URL): restore that source, or re-lock on purpose with `hoofenv install` (without --locked)",
     "build-mmcv": "the mmcv compile failed: read the full log; a compiler is needed (`sudo apt-get install -y "
                   "build-essential`), and ~3 GB of RAM per job (lower MAX_JOBS with `--max-jobs 1`)",
 }
