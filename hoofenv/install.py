@@ -348,7 +348,14 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
     mmcv_wheel: str | None = None
     cached = None
     if opts.mmcv_wheel and not locked:
-        mmcv_wheel = str(Path(opts.mmcv_wheel).absolute())
+        given = Path(opts.mmcv_wheel).absolute()
+        if not given.is_file():
+            raise HoofenvError(f"--mmcv-wheel {given}: no such file", hint="give the path of an mmcv-*.whl",
+                               code="no-mmcv-wheel", exit_code=2)
+        if plan.mmcv.source == "build" and not opts.dry_run:  # keep it for the next install with this key
+            given = wheelcache.seed(plan, given)
+            ui.say(f"mmcv {plan.mmcv.version}: {opts.mmcv_wheel} cached as {given}")
+        mmcv_wheel = str(given)
     elif plan.mmcv.source == "build" and not locked:
         cached = wheelcache.lookup(plan)
         if cached.wheel:
