@@ -462,10 +462,9 @@ def locked_steps(lock: dict, installer: Installer, stage: Path, plan: Plan) -> l
         for link in lock.get("sources", {}).get("find_links", []):
             if link not in cmd:
                 cmd += ["--find-links", link]
-    return [Step("locked", f"exactly the {len(lock['packages'])} locked files (hash-checked)", cmd),
-            Step("bytecode", "byte-compile site-packages",
-                 [a.replace("{site_packages}", str(stepsmod.site_packages(stage, plan.python)))
-                  for a in installer.compile_cmd(py)])]
+    if installer.kind == "uv":
+        cmd.insert(cmd.index("install") + 1, "--compile-bytecode")
+    return [Step("locked", f"exactly the {len(lock['packages'])} locked files (hash-checked)", cmd)]
 
 
 def build_mmcv(plan: Plan, steps: list[Step], cached, ui: UI) -> list[dict]:

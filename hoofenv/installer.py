@@ -144,13 +144,15 @@ class Installer:
     def install_cmd(self, python: Path, requirements: list[str], *, constraints: list[Path] = (),
                     no_deps: bool = False, only_binary: list[str] = (), extra_index: str | None = None,
                     requirement_file: Path | None = None, require_hashes: bool = False,
-                    upgrade: bool = False, find_links: list[str] = ()) -> list[str]:
+                    upgrade: bool = False, find_links: list[str] = (), compile_bytecode: bool = False) -> list[str]:
         if self.kind == "uv":
             cmd = [self.uv, "pip", "install", "--python", str(python)]
         else:
             cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
         if no_deps:
             cmd.append("--no-deps")
+        if compile_bytecode and self.kind == "uv":
+            cmd.append("--compile-bytecode")
         if upgrade:
             cmd.append("--upgrade")
         for name in only_binary:
@@ -163,11 +165,6 @@ class Installer:
             cmd.append("--require-hashes")
         cmd += self.source_args(extra_index, find_links)
         return cmd + list(requirements)
-
-    def compile_cmd(self, python: Path) -> list[str]:
-        """Byte-compile the env once at the end (imports cost 2.6x more without .pyc on this machine)."""
-        return [str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-                "-x", r"/tests?/|/test_", "{site_packages}"]
 
     def uninstall_cmd(self, python: Path, names: list[str]) -> list[str]:
         if self.kind == "uv":

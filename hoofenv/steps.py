@@ -91,10 +91,12 @@ def install_steps(plan: Plan, installer: Installer, env: Path, constraints: Path
     if "xtcocotools" in plan.pins or "xtcocotools" in plan.mmpose_runtime:
         add("xtcocotools", f"xtcocotools {plan.pins.get('xtcocotools', '')} (after numpy)".replace("  ", " "),
             installer.install_cmd(py, [req("xtcocotools")], constraints=c), ["xtcocotools"])
-    add("openmim", f"openmim {plan.pins.get('openmim', '')} held to the same pins",
-        installer.install_cmd(py, [req("openmim")], constraints=c, only_binary=["mmcv"]), ["openmim"])
-    add("bytecode", "byte-compile site-packages (.pyc: imports 2.6x faster here)",
-        [a.replace("{site_packages}", str(site_packages(env, plan.python))) for a in installer.compile_cmd(py)], [])
+    # uv byte-compiles the whole site-packages with --compile-bytecode (once, on the last step); pip compiles
+    # what it installs by default. Without .pyc, imports of the stack take 12.2 s instead of 4.7 s here.
+    add("openmim", f"openmim {plan.pins.get('openmim', '')} held to the same pins"
+        + (" (+ byte-compile site-packages)" if installer.kind == "uv" else ""),
+        installer.install_cmd(py, [req("openmim")], constraints=c, only_binary=["mmcv"],
+                              compile_bytecode=installer.kind == "uv"), ["openmim"])
     return steps
 
 
