@@ -462,8 +462,6 @@ def locked_steps(lock: dict, installer: Installer, stage: Path, plan: Plan) -> l
         for link in lock.get("sources", {}).get("find_links", []):
             if link not in cmd:
                 cmd += ["--find-links", link]
-    if installer.kind == "uv":
-        cmd.insert(cmd.index("install") + 1, "--compile-bytecode")
     return [Step("locked", f"exactly the {len(lock['packages'])} locked files (hash-checked)", cmd)]
 
 

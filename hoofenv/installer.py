@@ -144,14 +144,14 @@ class Installer:
     def install_cmd(self, python: Path, requirements: list[str], *, constraints: list[Path] = (),
                     no_deps: bool = False, only_binary: list[str] = (), extra_index: str | None = None,
                     requirement_file: Path | None = None, require_hashes: bool = False,
-                    upgrade: bool = False, find_links: list[str] = (), compile_bytecode: bool = False) -> list[str]:
+                    upgrade: bool = False, find_links: list[str] = (), compile_bytecode: bool = True) -> list[str]:
         if self.kind == "uv":
             cmd = [self.uv, "pip", "install", "--python", str(python)]
         else:
             cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
         if no_deps:
             cmd.append("--no-deps")
-        if compile_bytecode and self.kind == "uv":
+        if compile_bytecode and self.kind == "uv":  # uv compiles only what each step installs; pip always does
             cmd.append("--compile-bytecode")
         if upgrade:
             cmd.append("--upgrade")
