@@ -224,7 +224,8 @@ HINTS = {
 }
 
 
-def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, label: str) -> list[dict]:
+def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, label: str,
+              after=None) -> list[dict]:
     state = _read_state(state_file)
     done = set(state.get("done", []))
     results = []
@@ -253,6 +254,8 @@ def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, la
                  "the env in use was not changed"],
                 hint=HINTS.get(step.name, "fix the cause above and re-run `hoofenv install` (finished steps are kept)"),
                 code=f"step-failed:{step.name}")
+        if after:
+            after(step)
         if state_file:
             done.add(step.name)
             atomic_write_text(state_file, json.dumps({"done": sorted(done)}))
@@ -414,7 +417,17 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
     atomic_write_text(constraints, stepsmod.constraints_text(plan))
     if locked:
         atomic_write_text(stage / "hoofenv-locked-requirements.txt", lockmod.requirements_text(locked)[0])
-    result["steps"] += run_steps(main_steps, ui, logs, state_file, str(stage))
+    def hold(_step=None) -> None:
+        """Hold setuptools at what the bootstrap installed: openmim's deps (opendatalab) would otherwise pull
+        setuptools 60 (inside `<81`), below what torch >= 2.14 requires (measured here)."""
+        have = Environment(stage).installed()
+        if "setuptools" in have and (_step is None or _step.name == "bootstrap"):
+            text = stepsmod.constraints_text(plan) + f"setuptools=={have['setuptools']}  # held: bootstrap's\n"
+            atomic_write_text(constraints, text)
+
+    if "bootstrap" in _read_state(state_file).get("done", []):
+        hold()
+    result["steps"] += run_steps(main_steps, ui, logs, state_file, str(stage), after=hold)
 
     # 5. one opencv flavour, no chumpy
     have = Environment(stage).installed()

@@ -185,7 +185,9 @@ def build_world(root: Path) -> dict:
         make_wheel(w, "opencv-python", "4.8.1.78", ["numpy>=1.21"], tag=TAG),
         make_wheel(w, "opencv-python", "4.12.0.88", ["numpy>=2"], tag=TAG),
         make_wheel(w, "xtcocotools", "1.14.3", ["numpy"], tag=TAG),
-        make_wheel(w, "openmim", "0.3.9", ["numpy", "setuptools", "pip"]),
+        make_wheel(w, "openmim", "0.3.9", ["numpy", "opendatalab", "pip"]),
+        make_wheel(w, "opendatalab", "0.0.10", ["setuptools==60.2.0"]), make_wheel(w, "opendatalab", "0.0.9"),
+        make_wheel(w, "setuptools", "60.2.0"),  # real openmim pulls this through opendatalab unless held
         make_sdist(w, "mmcv", "2.1.0"),  # PyPI has only the sdist (as for the real mmcv 2.1.0)
     ]
     write_simple(root / "simple", pypi)
