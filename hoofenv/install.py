@@ -59,7 +59,7 @@ class UI:
         from rich.console import Console
 
         self.quiet = quiet
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -84,6 +84,7 @@ class UI:
                 last_print = start
                 for line in proc.stdout:
                     fh.write(line)
+                    fh.flush()
                     tail.append(line.rstrip())
                     now = time.monotonic()
                     if status:
@@ -216,12 +217,15 @@ HINTS = {
              "HOOFENV_TORCH_INDEX_URL), or install from a wheelhouse: `hoofenv install --wheelhouse DIR --offline`",
     "mmcv": "mmcv is installed from a wheel only; none fits this torch/CUDA/Python on the index. Build one "
             "(minutes, cached): `hoofenv install --mmcv-source build`, or give one: `--mmcv-wheel FILE`",
+    "locked": "a locked file is unavailable or its sha256 differs from hoofenv.lock (the lock names each file's "
+              "URL): restore that source, or re-lock on purpose with `hoofenv install` (without --locked)",
     "build-mmcv": "the mmcv compile failed: read the full log; a compiler is needed (`sudo apt-get install -y "
                   "build-essential`), and ~3 GB of RAM per job (lower MAX_JOBS with `--max-jobs 1`)",
 }
 
 
-def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, label: str) -> list[dict]:
+def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, label: str,
+              after=None) -> list[dict]:
     state = _read_state(state_file)
     done = set(state.get("done", []))
     results = []
@@ -250,6 +254,8 @@ def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, la
                  "the env in use was not changed"],
                 hint=HINTS.get(step.name, "fix the cause above and re-run `hoofenv install` (finished steps are kept)"),
                 code=f"step-failed:{step.name}")
+        if after:
+            after(step)
         if state_file:
             done.add(step.name)
             atomic_write_text(state_file, json.dumps({"done": sorted(done)}))
@@ -345,7 +351,14 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
     mmcv_wheel: str | None = None
     cached = None
     if opts.mmcv_wheel and not locked:
-        mmcv_wheel = str(Path(opts.mmcv_wheel).absolute())
+        given = Path(opts.mmcv_wheel).absolute()
+        if not given.is_file():
+            raise HoofenvError(f"--mmcv-wheel {given}: no such file", hint="give the path of an mmcv-*.whl",
+                               code="no-mmcv-wheel", exit_code=2)
+        if plan.mmcv.source == "build" and not opts.dry_run:  # keep it for the next install with this key
+            given = wheelcache.seed(plan, given)
+            ui.say(f"mmcv {plan.mmcv.version}: {opts.mmcv_wheel} cached as {given}")
+        mmcv_wheel = str(given)
     elif plan.mmcv.source == "build" and not locked:
         cached = wheelcache.lookup(plan)
         if cached.wheel:
@@ -377,7 +390,8 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
                                                        stepsmod.constraints_text(plan).splitlines()[1:]))
             for s in all_steps:
                 print(f"# {s.title}\n{s.shell()}")
-            print(f"# then: write {stage / PLAN_FILE}, {opts.lock_path}; switch {env} -> {stage}; hoofenv verify")
+            switch_text = "" if opts.current else f"; switch {env} -> {stage}"
+            print(f"# then: write {stage / PLAN_FILE}, {opts.lock_path}{switch_text}; hoofenv verify")
         return result
 
     # 4. room
@@ -403,7 +417,17 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
     atomic_write_text(constraints, stepsmod.constraints_text(plan))
     if locked:
         atomic_write_text(stage / "hoofenv-locked-requirements.txt", lockmod.requirements_text(locked)[0])
-    result["steps"] += run_steps(main_steps, ui, logs, state_file, str(stage))
+    def hold(_step=None) -> None:
+        """Hold setuptools at what the bootstrap installed: openmim's deps (opendatalab) would otherwise pull
+        setuptools 60 (inside `<81`), below what torch >= 2.14 requires (measured here)."""
+        have = Environment(stage).installed()
+        if "setuptools" in have and (_step is None or _step.name == "bootstrap"):
+            text = stepsmod.constraints_text(plan) + f"setuptools=={have['setuptools']}  # held: bootstrap's\n"
+            atomic_write_text(constraints, text)
+
+    if "bootstrap" in _read_state(state_file).get("done", []):
+        hold()
+    result["steps"] += run_steps(main_steps, ui, logs, state_file, str(stage), after=hold)
 
     # 5. one opencv flavour, no chumpy
     have = Environment(stage).installed()
@@ -447,13 +471,11 @@ def locked_steps(lock: dict, installer: Installer, stage: Path, plan: Plan) -> l
     py = stage / "bin" / "python"
     cmd = installer.install_cmd(py, [], no_deps=True, requirement_file=reqs, require_hashes=hashed,
                                 extra_index=plan.indexes.get("torch"))
-    for idx in lock.get("sources", {}).get("indexes", []):
-        if idx not in cmd and idx not in (plan.indexes.get("torch"),) and not installer.sources.offline:
-            cmd += ["--extra-index-url", idx]
-    return [Step("locked", f"exactly the {len(lock['packages'])} locked files (hash-checked)", cmd),
-            Step("bytecode", "byte-compile site-packages",
-                 [a.replace("{site_packages}", str(stepsmod.site_packages(stage, plan.python)))
-                  for a in installer.compile_cmd(py)])]
+    if not installer.sources.offline:
+        for link in lock.get("sources", {}).get("find_links", []):
+            if link not in cmd:
+                cmd += ["--find-links", link]
+    return [Step("locked", f"exactly the {len(lock['packages'])} locked files (hash-checked)", cmd)]
 
 
 def build_mmcv(plan: Plan, steps: list[Step], cached, ui: UI) -> list[dict]:
@@ -504,8 +526,8 @@ def download(plan: Plan, installer: Installer, dest: Path, ui: UI, opts: Options
                 req("mmengine"), req("mmdet"), *runtime, req("opencv-python"), req("openmim")]
     steps.append(Step("download", f"download every wheel of the stack into {dest}",
                       pip.download_cmd(dpy, [r for r in all_reqs], dest, constraints=[constraints],
-                                       extra_index=plan.indexes.get("torch")) +
-                      ([f"--extra-index-url={plan.indexes['mmcv']}"] if plan.indexes.get("mmcv") else [])))
+                                       extra_index=plan.indexes.get("torch"),
+                                       find_links=[plan.indexes["mmcv"]] if plan.indexes.get("mmcv") else [])))
     steps.append(Step("download-mmpose", "mmpose (--no-deps)",
                       pip.download_cmd(dpy, [req("mmpose")], dest, constraints=[constraints], no_deps=True)))
     if opts.dry_run:

@@ -119,11 +119,11 @@ class Installer:
     # -- environments -------------------------------------------------------------------------------------
     def venv_cmd(self, python: str, path: Path) -> list[str]:
         if self.kind == "uv":
-            return [self.uv, "venv", "--quiet", "--python", python, str(path)]
+            return [self.uv, "venv", "--quiet", "--allow-existing", "--python", python, str(path)]
         return [python, "-m", "venv", str(path)]
 
     # -- installs -----------------------------------------------------------------------------------------
-    def source_args(self, extra_index: str | None = None) -> list[str]:
+    def source_args(self, extra_index: str | None = None, extra_find_links: list[str] = ()) -> list[str]:
         s = self.sources
         args: list[str] = []
         if s.offline:
@@ -134,7 +134,7 @@ class Installer:
         if not s.offline:
             for url in ([extra_index] if extra_index and extra_index != NO_INDEX else []) + s.extra_index_urls:
                 args += ["--extra-index-url", url]
-        for link in s.find_links:
+        for link in [*([] if s.offline else extra_find_links), *s.find_links]:
             args += ["--find-links", link]
         if self.kind == "uv" and not s.offline and (s.extra_index_urls or extra_index):
             # a package can be newer on PyPI than on a mirror/torch index: pick the best version across all
@@ -144,13 +144,15 @@ class Installer:
     def install_cmd(self, python: Path, requirements: list[str], *, constraints: list[Path] = (),
                     no_deps: bool = False, only_binary: list[str] = (), extra_index: str | None = None,
                     requirement_file: Path | None = None, require_hashes: bool = False,
-                    upgrade: bool = False) -> list[str]:
+                    upgrade: bool = False, find_links: list[str] = (), compile_bytecode: bool = True) -> list[str]:
         if self.kind == "uv":
             cmd = [self.uv, "pip", "install", "--python", str(python)]
         else:
             cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
         if no_deps:
             cmd.append("--no-deps")
+        if compile_bytecode and self.kind == "uv":  # uv compiles only what each step installs; pip always does
+            cmd.append("--compile-bytecode")
         if upgrade:
             cmd.append("--upgrade")
         for name in only_binary:
@@ -161,13 +163,8 @@ class Installer:
             cmd += ["--requirement", str(requirement_file)]
         if require_hashes:
             cmd.append("--require-hashes")
-        cmd += self.source_args(extra_index)
+        cmd += self.source_args(extra_index, find_links)
         return cmd + list(requirements)
-
-    def compile_cmd(self, python: Path) -> list[str]:
-        """Byte-compile the env once at the end (imports cost 2.6x more without .pyc on this machine)."""
-        return [str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-                "-x", r"/tests?/|/test_", "{site_packages}"]
 
     def uninstall_cmd(self, python: Path, names: list[str]) -> list[str]:
         if self.kind == "uv":
@@ -175,7 +172,7 @@ class Installer:
         return [str(python), "-m", "pip", "uninstall", "-y", *names]
 
     def download_cmd(self, python: Path, requirements: list[str], dest: Path, *, constraints: list[Path] = (),
-                     no_deps: bool = False, extra_index: str | None = None) -> list[str]:
+                     no_deps: bool = False, extra_index: str | None = None, find_links: list[str] = ()) -> list[str]:
         """pip download (uv has none): wheels only, for the target env's interpreter."""
         cmd = [str(python), "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
                "--only-binary", ":all:", "--dest", str(dest)]
@@ -184,4 +181,4 @@ class Installer:
         for c in [*self.sources.constraints, *constraints]:
             cmd += ["--constraint", str(c)]
         pip = Installer("pip", self.sources)
-        return cmd + pip.source_args(extra_index) + list(requirements)
+        return cmd + pip.source_args(extra_index, find_links) + list(requirements)

@@ -121,6 +121,13 @@ class _Links(html.parser.HTMLParser):
 
 
 def _fetch(url: str) -> str | None:
+    if url.startswith("file://"):  # a file:// index: the folder's index.html, as pip reads it
+        path = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+        path = path / "index.html" if path.is_dir() else path
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return None
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=20) as r:
             return r.read().decode("utf-8", "replace")
@@ -161,6 +168,15 @@ def _wheel_matches(filename: str, dist: dict) -> bool:
 
 
 def _sha256_of(url: str) -> str | None:
+    if url.startswith(("http://", "https://")):  # a find-links page without hashes: hash the file itself
+        h = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                for chunk in iter(lambda: r.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError:
+            return None
+        return h.hexdigest()
     if url.startswith("file://"):
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
         if path.is_file():
@@ -172,38 +188,59 @@ def _sha256_of(url: str) -> str | None:
     return None
 
 
+def _pypi_json(dist: dict, index: str) -> list[tuple[str, str]]:
+    """PyPI's per-release JSON (small, with sha256) instead of a project's whole simple page (torch's is MBs)."""
+    page = _fetch(f"https://pypi.org/pypi/{dist['name']}/{dist['version']}/json")
+    if not page:
+        return []
+    try:
+        files = json.loads(page).get("urls", [])
+    except json.JSONDecodeError:
+        return []
+    return [(f"{f['url']}#sha256={f['digests']['sha256']}", index) for f in files if f.get("digests", {}).get("sha256")]
+
+
 def resolve_file(dist: dict, indexes: list[str], find_links: list[str]) -> dict:
+    """The file a dist was installed from: local find-links, then the indexes in order (first match with a hash)."""
     entry = {"name": dist["name"], "version": dist["version"], "file": None, "url": None, "index": None,
              "sha256": None}
     if dist.get("direct_url"):
         entry.update(url=dist["direct_url"], file=dist["direct_url"].rsplit("/", 1)[-1], index="direct",
                      sha256=_sha256_of(dist["direct_url"]))
         return entry
-    for url, where in _candidates(dist["name"], indexes, find_links):
-        clean, _, frag = url.partition("#")
-        filename = urllib.parse.unquote(clean.rsplit("/", 1)[-1])
-        if not _wheel_matches(filename, dist):
-            continue
-        sha = frag.removeprefix("sha256=") if frag.startswith("sha256=") else _sha256_of(clean)
-        entry.update(file=filename, url=clean, index=where, sha256=sha)
-        if sha:
-            break
+    sources = [("links", link) for link in find_links] + [("index", i) for i in indexes]
+    for kind, where in sources:
+        if kind == "index" and where.rstrip("/") in ("https://pypi.org/simple", "https://pypi.python.org/simple"):
+            cands = _pypi_json(dist, where)
+        else:
+            cands = _candidates(dist["name"], [where] if kind == "index" else [], [where] if kind == "links" else [])
+        for url, idx in cands:
+            clean, _, frag = url.partition("#")
+            filename = urllib.parse.unquote(clean.rsplit("/", 1)[-1])
+            if not _wheel_matches(filename, dist):
+                continue
+            sha = frag.removeprefix("sha256=") if frag.startswith("sha256=") else _sha256_of(clean)
+            entry.update(file=filename, url=clean, index=idx, sha256=sha)
+            if sha:
+                return entry
     return entry
 
 
 def build(env: Path, plan: Plan, facts, installer: str, sources: Sources) -> dict:
-    indexes = [i for i in [plan.indexes.get("torch"), plan.indexes.get("mmcv")] if i and i != NO_INDEX]
+    indexes = [i for i in [plan.indexes.get("torch")] if i and i != NO_INDEX]
+    find_links = ([plan.indexes["mmcv"]] if plan.indexes.get("mmcv") and not sources.offline else []) + \
+        list(sources.find_links)
     if not sources.offline:
         indexes += [sources.index_url or "https://pypi.org/simple", *sources.extra_index_urls]
     indexes = list(dict.fromkeys(indexes))
     dists = [d for d in installed_dists(env)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        packages = list(pool.map(lambda d: resolve_file(d, indexes, sources.find_links), dists))
+        packages = list(pool.map(lambda d: resolve_file(d, indexes, find_links), dists))
     return {
         "lock_version": LOCK_VERSION,
         "hoofenv": __version__,
         "installer": installer,
-        "sources": sources.to_dict() | {"indexes": indexes},
+        "sources": sources.to_dict() | {"indexes": indexes, "find_links": find_links},
         "plan": plan.to_dict(),
         "facts": facts_summary(facts),
         "packages": packages,

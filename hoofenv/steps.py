@@ -75,7 +75,7 @@ def install_steps(plan: Plan, installer: Installer, env: Path, constraints: Path
     mmcv_req = [mmcv_wheel] if mmcv_wheel else [req("mmcv")]
     add("mmcv", f"mmcv {plan.mmcv.version} (binary only{', built here' if plan.mmcv.source == 'build' else ''})",
         installer.install_cmd(py, mmcv_req, constraints=c, only_binary=["mmcv"],
-                              extra_index=mmcv_index if not mmcv_wheel else None),
+                              find_links=[mmcv_index] if mmcv_index and not mmcv_wheel else []),
         ["mmcv"])
     add("mmengine", f"mmengine {plan.mmengine}", installer.install_cmd(py, [req("mmengine")], constraints=c, only_binary=["mmcv"]),
         ["mmengine"])
@@ -91,10 +91,10 @@ def install_steps(plan: Plan, installer: Installer, env: Path, constraints: Path
     if "xtcocotools" in plan.pins or "xtcocotools" in plan.mmpose_runtime:
         add("xtcocotools", f"xtcocotools {plan.pins.get('xtcocotools', '')} (after numpy)".replace("  ", " "),
             installer.install_cmd(py, [req("xtcocotools")], constraints=c), ["xtcocotools"])
+    # every uv step runs with --compile-bytecode (uv compiles what it installs; pip does so by default): without
+    # .pyc, imports of the stack take 12.2 s instead of 4.7 s here (PYTHONDONTWRITEBYTECODE=1).
     add("openmim", f"openmim {plan.pins.get('openmim', '')} held to the same pins",
         installer.install_cmd(py, [req("openmim")], constraints=c, only_binary=["mmcv"]), ["openmim"])
-    add("bytecode", "byte-compile site-packages (.pyc: imports 2.6x faster here)",
-        [a.replace("{site_packages}", str(site_packages(env, plan.python))) for a in installer.compile_cmd(py)], [])
     return steps
 
 

@@ -58,12 +58,13 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
     env = {"MMCV_WITH_OPS": "1", "FORCE_CUDA": "1" if b.force_cuda else "0", "MAX_JOBS": str(b.max_jobs)}
     if b.cuda_arch_list:
         env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
-    tools = [torch, plan.requirement("numpy"), plan.requirement("setuptools"), "wheel", "ninja", "psutil", "pip"]
+    tools = [torch, plan.requirement("numpy"), plan.requirement("setuptools"), "wheel", "ninja", "psutil"]
     wheel_cmd = [str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar", "off",
                  "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
     wheel_cmd += Installer("pip", installer.sources).source_args() + [plan.requirement("mmcv")]
     return [
-        Step("build-venv", f"build venv for mmcv ({torch} headers)", installer.venv_cmd(python, build_env)),
+        # a plain venv: it brings pip (ensurepip, offline), which runs the legacy sdist build
+        Step("build-venv", f"build venv for mmcv ({torch} headers)", [python, "-m", "venv", str(build_env)]),
         Step("build-tools", f"build tools: {torch}, numpy, setuptools<81, wheel, ninja, psutil",
              installer.install_cmd(py, tools, constraints=[constraints], extra_index=plan.indexes.get("torch"))),
         Step("build-mmcv", f"compile mmcv {plan.mmcv.version} (about {b.minutes} min, MAX_JOBS={b.max_jobs})",
