@@ -140,6 +140,7 @@ def resolve(facts: Facts, matrix: Matrix, overrides: Overrides | None = None) ->
         torch_rows = [row]
     python_minors = _python_candidates(facts, matrix, o)
     available = {_minor_of(v) for v in facts.python.available} | {_minor_of(facts.python.version)}
+    running = _minor_of(facts.python.version)  # the user's chosen interpreter wins a tie
     guards = [(name, matrix.packages[name].requires["mmcv"]) for name in ("mmdet", "mmpose")]
     mmcv_ok = [v for v in matrix.mmcv_versions if all(v in spec for _, spec in guards)]
     rejected: list[str] = []
@@ -171,6 +172,7 @@ def resolve(facts: Facts, matrix: Matrix, overrides: Overrides | None = None) ->
                     key = (
                         has_wheel or o.allow_build,
                         py in available,
+                        py == running,
                         trow.version,
                         tag,
                         py,

@@ -232,3 +232,13 @@ def test_resolution_is_deterministic_and_round_trips(matrix, name):
     if a.resolved:
         # every decision cites a matrix row
         assert a.rows and all(any(r in w for w in a.why) or r.startswith(("cuda.", "packages.")) for r in a.rows)
+
+
+def test_the_running_interpreter_wins_among_those_that_fit(matrix):
+    f = facts("nogpu-debian12")
+    f.python.version = "3.11.7"
+    f.python.available = ["3.10.13", "3.11.7", "3.12.1"]
+    plan = resolve(f, matrix, Overrides(torch="2.14.1", cuda="cpu"))
+    assert plan.python == "3.11"
+    f.python.version = "3.12.1"
+    assert resolve(f, matrix, Overrides(torch="2.14.1", cuda="cpu")).python == "3.12"
