@@ -84,7 +84,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     return _wheel(wheel_directory)
 
 def build_sdist(sdist_directory, config_settings=None):
-    raise NotImplementedError
+    raise RuntimeError("this test package is built as a wheel only")
 '''
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from hoofenv import demo
-from hoofenv.cli import COMMANDS
 
 from tests.conftest import run_cli, run_json
 
@@ -59,10 +58,6 @@ def test_a_failing_step_stops_the_demo_with_its_exit_code_and_a_hint(tmp_path):
     assert code != 0 and out["ok"] is False
     steps = {s["name"]: s for s in out["steps"]}
     assert steps["generate"]["status"] == "ok" and steps["install"]["status"] == "skipped"
-    if "train" not in COMMANDS:
-        assert out["error"]["code"] == "demo-train" and "not available yet" in out["error"]["message"]
-        assert steps["train"]["status"] == "unavailable"
-        return
     failed = [s for s in out["steps"] if s["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["exit_code"] == code
     assert out["error"]["code"] == f"demo-{failed[0]['name']}" and out["error"]["hint"].startswith("hoofenv ")
@@ -84,19 +79,15 @@ def test_read_metrics_accepts_the_usual_shapes(tmp_path):
 @pytest.mark.slow
 @pytest.mark.stack
 def test_full_demo_on_the_real_stack(tmp_path, stack_python: Path):
-    if "train" not in COMMANDS:
-        pytest.skip("`hoofenv train` is not merged into this branch yet: the full demo cannot run")
     env = stack_python.parent.parent
     code, out = run_json("demo", "--env", str(env), cwd=tmp_path)
     assert code == 0, json.dumps(out, indent=2)
     assert out["metrics"].get("PCK@0.1") is not None and out["metrics"]["PCK@0.1"] >= 0.9, out["metrics"]
-    if "predict" in COMMANDS:
-        assert out["pictures"] and all((tmp_path / p).exists() for p in out["pictures"])
+    assert out["pictures"] and all((tmp_path / p).exists() for p in out["pictures"])
 
 
 def test_accepts_reads_the_other_commands_real_flags():
     assert demo.accepts("demo", "--generate-only")
     assert not demo.accepts("demo", "--no-such-flag")
     assert not demo.accepts("no-such-command", "--json")
-    if "train" in COMMANDS:
-        assert demo.accepts("train", "--data")
+    assert demo.accepts("train", "--data")
