@@ -19,6 +19,8 @@ from hoofenv.errors import HoofenvError
 
 # Chosen so that RTMPose-t from scratch reaches PCK@0.1 >= 0.9 on the synthetic val set in a few CPU minutes
 # (figures in docs/PERFORMANCE.md, `## demo`).
+# one facing: from scratch in minutes a model cannot learn which end is the toe when both occur (synthetic.py)
+DEFAULT_FACING = "right"
 DEFAULT_N_TRAIN = 240
 DEFAULT_N_VAL = 60
 DEFAULT_EPOCHS = 30
@@ -195,24 +197,26 @@ def find_checkpoint(work_dir: Path) -> Path | None:
 def run(out: Path = DEFAULT_OUT, seed: int = 0, n_train: int = DEFAULT_N_TRAIN, n_val: int = DEFAULT_N_VAL,
         image_size: tuple[int, int] = (256, 256), generate_only: bool = False, env: str | None = None,
         epochs: int = DEFAULT_EPOCHS, work_dir: Path = DEFAULT_WORK_DIR, batch_size: str | None = DEFAULT_BATCH_SIZE,
-        train_args: list[str] | None = None, quiet: bool = False, skip_verify: bool = False) -> DemoResult:
+        train_args: list[str] | None = None, quiet: bool = False, skip_verify: bool = False,
+        facing: str = DEFAULT_FACING) -> DemoResult:
     started = time.perf_counter()
     try:
         return _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epochs, work_dir,
-                    batch_size, train_args, quiet, skip_verify)
+                    batch_size, train_args, quiet, skip_verify, facing)
     except DemoStepFailed as failed:
         failed.result.seconds = round(time.perf_counter() - started, 1)
         raise
 
 
 def _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epochs, work_dir, batch_size,
-         train_args, quiet, skip_verify) -> DemoResult:
+         train_args, quiet, skip_verify, facing) -> DemoResult:
     from hoofenv import synthetic
 
     out, work_dir = Path(out), Path(work_dir)
     result = DemoResult(data_dir=str(out))
-    _say(quiet, f"==> synthetic hoof dataset: {n_train} train + {n_val} val pictures (seed {seed}) -> {out}")
-    synthetic.generate(out, n_train=n_train, n_val=n_val, seed=seed, image_size=image_size)
+    _say(quiet, f"==> synthetic hoof dataset: {n_train} train + {n_val} val pictures (seed {seed}, "
+                f"hooves facing {facing}) -> {out}")
+    synthetic.generate(out, n_train=n_train, n_val=n_val, seed=seed, image_size=image_size, facing=facing)
     result.steps.append(StepResult("generate", "ok", round(synthetic.last_duration(), 2),
                                    detail=f"{out}/images, {out}/annotations/{{train,val}}.json"))
     if generate_only:

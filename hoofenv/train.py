@@ -71,7 +71,7 @@ class TrainOptions:
     deterministic: bool = False
     verbose: bool = False
     stop_after_epoch: int | None = None
-    lr: float = 4e-3
+    lr: float | None = None  # None: trainconfig.scaled_lr(batch)
     extra: dict = field(default_factory=dict)
 
 
@@ -228,7 +228,8 @@ def render_config(opts: TrainOptions, root: Path, metainfo: Path, schema, size: 
         flip=bool(schema.swaps), model_size=size, input_size=tuple(opts.input_size), max_epochs=opts.epochs,
         stage2_num_epochs=stage2,
         val_interval=opts.val_interval or max(1, min(5, opts.epochs // 10 or 1)),
-        train_batch_size=batch, val_batch_size=max(batch, 1), num_workers=workers, base_lr=opts.lr,
+        train_batch_size=batch, val_batch_size=max(batch, 1), num_workers=workers,
+        base_lr=opts.lr if opts.lr is not None else trainconfig.scaled_lr(batch),
         warmup_iters=trainconfig.warmup_iters(samples, batch, opts.epochs),
         pretrained=pretrained, amp=opts.amp, seed=opts.seed, deterministic=opts.deterministic,
         extra=dict(opts.extra),

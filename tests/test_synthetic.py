@@ -147,3 +147,17 @@ def test_export_passes_hoofenv_data_check(dataset):
         report = json.loads(proc.stdout)
         assert report["ok"] is True
         assert [f for f in report["findings"] if f["severity"] == "error"] == []
+
+
+def test_fixed_facing_mirrors_nothing_else(tmp_path):
+    both = synthetic.generate(tmp_path / "both", n_train=6, n_val=2, seed=3, image_size=(96, 96), facing="both")
+    right = synthetic.generate(tmp_path / "right", n_train=6, n_val=2, seed=3, image_size=(96, 96), facing="right")
+    m_both = json.loads((both / synthetic.MANIFEST).read_text())["samples"]["train"]
+    m_right = json.loads((right / synthetic.MANIFEST).read_text())["samples"]["train"]
+    assert {s["facing"] for s in m_right} == {"right"}
+    for a, b in zip(m_both, m_right):
+        assert a["rotation_deg"] == b["rotation_deg"] and a["scale_px"] == b["scale_px"]
+        if a["facing"] == "right":
+            assert a["keypoints"] == b["keypoints"]
+    with pytest.raises(HoofenvError):
+        synthetic.generate(tmp_path / "bad", n_train=1, n_val=1, facing="up")

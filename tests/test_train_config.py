@@ -164,3 +164,11 @@ def test_warmup_is_a_tenth_of_the_run_capped_at_1000():
     assert trainconfig.warmup_iters(150_000, 256, 420) == 1000   # RTMPose's own schedule
     text = trainconfig.render(trainconfig.TrainParams(data_root="/d", metainfo_file="/d/m.py", warmup_iters=37))
     assert "warmup_iters = 37" in text and "end=warmup_iters" in text
+
+
+def test_learning_rate_scales_with_the_batch():
+    from hoofenv import trainconfig
+
+    assert trainconfig.scaled_lr(256) == 4e-3              # RTMPose's own setting
+    assert trainconfig.scaled_lr(4) == 5e-4                # sqrt(4/256) = 1/8
+    assert trainconfig.scaled_lr(64) == 2e-3

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, run_json
+from tests.conftest import REPO, run_json
 from tests.verify_variants import build_variant
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
-CONFIG = FIXTURES / "verify" / "rtmpose_hoof.py"
+CONFIG = REPO / "configs" / "rtmpose_hoof.py"  # the bundled training config
 
 
 def roots(report: dict) -> set[str]:
@@ -44,7 +44,7 @@ def base_report(stack_python) -> tuple[int, dict]:
 
 
 def variant_report(stack_python, variants_root, name: str) -> tuple[int, dict]:
-    python = build_variant(Path(stack_python).parent.parent, name, variants_root)
+    python = build_variant(Path(stack_python).parent.parent.resolve(), name, variants_root)  # env may be a staged link
     return run_json("verify", "--python", str(python), "--config", str(CONFIG))
 
 

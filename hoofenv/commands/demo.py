@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--generate-only", action="store_true", help="only write the synthetic dataset")
     p.add_argument("--out", metavar="DIR", default=None, help="dataset folder (default data/demo)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--facing", choices=["right", "left", "both"], default="right",
+                   help="hoof facing in the synthetic pictures (default right; both needs more training)")
     p.add_argument("--n-train", type=int, default=None, metavar="N", help="training pictures (default 240)")
     p.add_argument("--n-val", type=int, default=None, metavar="N", help="validation pictures (default 60)")
     p.add_argument("--image-size", type=int, default=256, metavar="PX", help="square picture side (default 256)")
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             image_size=(args.image_size, args.image_size), generate_only=args.generate_only, env=args.env,
             epochs=args.epochs or demo.DEFAULT_EPOCHS, work_dir=args.work_dir or demo.DEFAULT_WORK_DIR,
             batch_size=args.batch_size or demo.DEFAULT_BATCH_SIZE, quiet=False, skip_verify=args.skip_verify,
+            facing=args.facing,
         )
     except demo.DemoStepFailed as failed:
         if args.json:

@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--input-size", type=_size, default=(256, 256), metavar="WxH", help="default 256x256")
     p.add_argument("--workers", default="auto", metavar="auto|N", help="data loader workers (auto: cores - 1, max 8)")
     p.add_argument("--val-interval", type=int, metavar="N", help="validate and checkpoint every N epochs")
-    p.add_argument("--lr", type=float, default=4e-3, help="base learning rate (AdamW)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="base learning rate (AdamW); default 4e-3 x sqrt(batch/256), RTMPose's rate scaled to the batch")
     p.add_argument("--work-dir", metavar="DIR", help="default work_dirs/hoof_rtmpose-SIZE")
     p.add_argument("--env", metavar="PATH", help="the managed env (default $HOOFENV_ENV or .hoofenv/env)")
     p.add_argument("--python", metavar="PATH", help="python of a training stack (instead of --env)")
