@@ -17,17 +17,18 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 
-# Chosen so that RTMPose-t from scratch reaches PCK@0.1 >= 0.9 on the synthetic val set in a few CPU minutes
-# (figures in docs/PERFORMANCE.md, `## demo`).
-# one facing: from scratch in minutes a model cannot learn which end is the toe when both occur (synthetic.py)
+# Chosen so that RTMPose-t from scratch reaches PCK@0.1 >= 0.9 on the synthetic val set in a few CPU minutes;
+# measured (docs/PERFORMANCE.md, `## demo`): PCK@0.1 0.97, COCO AP 0.51 after 60 epochs, 6.5 min on 2 cores.
+# One facing: from scratch in minutes a model cannot learn which end is the toe when both occur (synthetic.py).
 DEFAULT_FACING = "right"
 DEFAULT_N_TRAIN = 240
 DEFAULT_N_VAL = 60
-DEFAULT_EPOCHS = 30
-# Batch 4, not train's CPU auto of 8: the same CPU time per epoch (0.179 vs 0.327 s/iter on 2 cores,
-# docs/PERFORMANCE.md) but twice the optimizer steps (1800 instead of 900 in 30 epochs of 240 pictures), and the
-# bundled config's warm-up (min(1000, 20 * epochs) = 600 iterations) then takes a third of the run, not two thirds.
-DEFAULT_BATCH_SIZE = "4"
+DEFAULT_EPOCHS = 60
+DEFAULT_BATCH_SIZE = "8"
+# The hoof fills ~100 px of a 256 px picture: a 128x128 crop keeps its detail at a quarter of the compute per
+# iteration (0.19 s/iter at batch 8 here), which buys the iterations learning from scratch needs. At 256x256,
+# 30 epochs of batch 4 reached only PCK@0.1 0.3-0.4.
+DEFAULT_INPUT_SIZE = "128x128"
 DEFAULT_OUT = Path("data") / "demo"
 DEFAULT_WORK_DIR = Path("work_dirs") / "demo"
 PREDICT_IMAGES = 4
@@ -264,6 +265,8 @@ def _run(started, out, seed, n_train, n_val, image_size, generate_only, env, epo
         t_args.append("--skip-verify")  # just done above; train would run it again as its preflight
     if batch_size:
         t_args += ["--batch-size", str(batch_size)]
+    if "--input-size" not in (train_args or []):
+        t_args += ["--input-size", DEFAULT_INPUT_SIZE]
     moved = _set_aside(work_dir)
     if moved:
         _say(quiet, f"==> the previous demo run in {work_dir} was moved to {moved}")

@@ -24,8 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--n-val", type=int, default=None, metavar="N", help="validation pictures (default 60)")
     p.add_argument("--image-size", type=int, default=256, metavar="PX", help="square picture side (default 256)")
     p.add_argument("--env", metavar="PATH", help="training environment (default .hoofenv/env, or $HOOFENV_ENV)")
-    p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default 30)")
-    p.add_argument("--batch-size", metavar="auto|N", help="passed to hoofenv train (default 4: more steps for the same CPU time)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default 60)")
+    p.add_argument("--batch-size", metavar="auto|N", help="passed to hoofenv train (default 8; the demo trains at a 128x128 input)")
     p.add_argument("--skip-verify", action="store_true",
                    help="skip the verify step and train's verify preflight (when verify wrongly fails a working stack)")
     p.add_argument("--work-dir", metavar="DIR", default=None, help="training output (default work_dirs/demo)")
