@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,8 @@ from hoofenv.steps import Step
 
 STATE = ".hoofenv-state.json"
 PLAN_FILE = "hoofenv-plan.json"
+PIP_CONF = ("# written by hoofenv install: pip (and `mim install`, which runs pip) in this env keeps the plan's pins\n"
+            "[global]\nconstraint = {constraints}\n")
 FAULT_ENV = "HOOFENV_FAULT"  # test seam: "kill-after:STEP" sends SIGKILL to this process after STEP
 
 
@@ -224,6 +227,18 @@ HINTS = {
 }
 
 
+def hint_for(step: Step, tail: list[str]) -> str:
+    """The step's hint; uv's one-resolution `stack` step gets the hint of the part its error names."""
+    name = step.name
+    if name == "stack":
+        text = "\n".join(tail)
+        if re.search(r"mmcv.*\b(wheels?|sdist)\b|\b(wheels?|sdist)\b.*mmcv", text):
+            name = "mmcv"
+        elif re.search(r"\btorch(vision)?\b|pytorch", text):
+            name = "torch"
+    return HINTS.get(name, "fix the cause above and re-run `hoofenv install` (finished steps are kept)")
+
+
 def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, label: str,
               after=None) -> list[dict]:
     state = _read_state(state_file)
@@ -252,7 +267,7 @@ def run_steps(steps: list[Step], ui: UI, logs: Path, state_file: Path | None, la
                 [f"command: {step.shell()}", *[f"| {line}" for line in tail[-12:]],
                  f"full log: {logs / f'{i:02d}-{step.name}.log'}",
                  "the env in use was not changed"],
-                hint=HINTS.get(step.name, "fix the cause above and re-run `hoofenv install` (finished steps are kept)"),
+                hint=hint_for(step, tail),
                 code=f"step-failed:{step.name}")
         if after:
             after(step)
@@ -325,8 +340,7 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
         if not problems and lock_ok:
             lock_changed = False
             if not opts.locked and not opts.lock_path.exists():
-                lock_changed = lockmod.write(opts.lock_path, lockmod.build(live, plan, facts, installer.kind,
-                                                                           opts.sources))
+                lock_changed = lockmod.write(opts.lock_path, build_lock(live, plan, facts, installer))
             ui.say(f"[green]✓[/green] {env} already matches the plan (torch {plan.torch}, mmcv {plan.mmcv.version}, "
                    f"mmpose {plan.mmpose}): nothing to do" + ("; lock written" if lock_changed else ""))
             result.update(noop=True, lock=str(opts.lock_path))
@@ -415,6 +429,8 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
         result["steps"] += run_steps(venv_steps, ui, logs, None, "venv")
     constraints.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(constraints, stepsmod.constraints_text(plan))
+    if not opts.current:  # the env's own pip.conf: a later `pip install` / `mim install` in it keeps the pins
+        atomic_write_text(stage / "pip.conf", PIP_CONF.format(constraints=constraints))
     if locked:
         atomic_write_text(stage / "hoofenv-locked-requirements.txt", lockmod.requirements_text(locked)[0])
     def hold(_step=None) -> None:
@@ -442,7 +458,7 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
 
     # 6. record, lock, switch
     atomic_write_text(stage / PLAN_FILE, plan.to_json())
-    data = lockmod.build(stage, plan, facts, installer.kind, opts.sources)
+    data = build_lock(stage, plan, facts, installer)
     if locked:
         data["packages"] = locked["packages"] if lockmod.matches_env(locked, stage) else data["packages"]
     changed_lock = lockmod.write(opts.lock_path, data) if not locked else False
@@ -459,6 +475,13 @@ def install(plan: Plan, facts, opts: Options, ui: UI) -> dict:
     ui.say(f"[green]✓[/green] installed in {time.monotonic() - t0:.1f}s: {env}"
            + ("" if opts.current else f" -> {stage}") + f"; lock: {opts.lock_path}")
     return result
+
+
+def build_lock(env: Path, plan: Plan, facts, installer: Installer) -> dict:
+    """The lock, with uv naming each file through the same sources the steps used (when uv installed)."""
+    args = installer.source_args(plan.indexes.get("torch"),
+                                 [plan.indexes["mmcv"]] if plan.indexes.get("mmcv") else []) if installer.uv else None
+    return lockmod.build(env, plan, facts, installer.kind, installer.sources, uv=installer.uv, source_args=args)
 
 
 def env_is_good_packages(env: Path, plan: Plan) -> list[str]:

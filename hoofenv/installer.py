@@ -151,7 +151,9 @@ class Installer:
             cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
         if no_deps:
             cmd.append("--no-deps")
-        if compile_bytecode and self.kind == "uv":  # uv compiles only what each step installs; pip always does
+        # uv compiles only what the run installs, pip always does; without .pyc the stack imports in 12.2 s
+        # instead of 4.7 s here (PYTHONDONTWRITEBYTECODE=1)
+        if compile_bytecode and self.kind == "uv":
             cmd.append("--compile-bytecode")
         if upgrade:
             cmd.append("--upgrade")
@@ -159,6 +161,9 @@ class Installer:
             cmd += ["--only-binary", name]
         for c in [*self.sources.constraints, *constraints]:
             cmd += ["--constraint", str(c)]
+        if self.kind == "uv":  # uv keeps --constraint out of build envs; xtcocotools 1.14.3 has no wheel for
+            for c in constraints:  # cp312 or aarch64, and its sdist would build against numpy 2 (no import on 1.26)
+                cmd += ["--build-constraints", str(c)]
         if requirement_file:
             cmd += ["--requirement", str(requirement_file)]
         if require_hashes:
