@@ -37,6 +37,9 @@ def build_variant(base_env: Path, name: str, root: Path) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run(["cp", "-a", str(base_env), str(target)], check=True)
     python = target / "bin" / "python"
+    # hoofenv's pip.conf in the env holds the pins and would refuse these breakages: the copy plays an env whose
+    # user took it away (or one hoofenv did not make, `--current`)
+    (target / "pip.conf").unlink(missing_ok=True)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     for step in VARIANTS[name]:
         proc = subprocess.run([str(python), "-m", "pip", "-q", *step], capture_output=True, text=True, env=env,
