@@ -302,11 +302,17 @@ def check_pip(python: str, env_label: str, timeout: float) -> CheckResult:
                    f"install the versions named above into the env, or `hoofenv install --env {env_label}`", secs)
 
 
+def mim_rows(out: str) -> list[str]:
+    """Package names from `mim list`'s table. Its output here also carries setuptools 80's pkg_resources
+    deprecation warnings (stderr), which are not rows."""
+    return [m[1] for m in re.finditer(r"^(\S+)\s+(\d[\w.+!-]*)\s+\S+\s*$", out, re.MULTILINE)]
+
+
 def check_mim(python: str, timeout: float) -> CheckResult:
     spec = BY_ID["mim.list"]
     code, out, secs = _run_command([python, "-m", "mim", "list"], timeout)
     if code == 0:
-        rows = [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
+        rows = mim_rows(out)
         return _result(spec, OK, "mim lists " + (", ".join(rows) or "no OpenMMLab packages"), None, secs)
     if "No module named mim" in out:
         return _result(spec, FAIL, "openmim is not installed (optional: hoofenv does not need mim)",

@@ -63,6 +63,7 @@ def test_real_stack_passes_every_check(base_report):
     checks = by_id(report)
     assert "cpu" in checks["mmcv.ops"]["detail"]
     assert checks["mim.list"]["required"] is False
+    assert checks["mim.list"]["detail"] == "mim lists mmcv, mmdet, mmengine, mmpose", checks["mim.list"]
     assert "resolve" in checks["registry.types"]["detail"]
 
 

@@ -7,7 +7,7 @@ import sys
 
 from hoofenv import _verify_probe as probe
 from hoofenv.checkpoint import needs_remedy
-from hoofenv.verify import RTMPOSE_TYPES, run_probe
+from hoofenv.verify import RTMPOSE_TYPES, mim_rows, run_probe
 
 from tests.conftest import FIXTURES
 
@@ -55,3 +55,9 @@ def test_python_version_against_a_plan():
                     {"plan": {"python": "3.8"}, "env": "ENV", "checkpoint_module": "", "default_types": []}, 30)
     check = res["python.version"]
     assert not check.ok and "the plan wants 3.8" in check.detail and "--python 3.8" in check.hint
+
+
+def test_mim_rows_skip_the_pkg_resources_warnings():
+    """`mim list` in the real stack (setuptools 80.10.2), stdout then stderr as verify reads them."""
+    out = (FIXTURES / "verify" / "mim_list_setuptools80.txt").read_text()
+    assert mim_rows(out) == ["mmcv", "mmdet", "mmengine", "mmpose"]
