@@ -74,6 +74,17 @@ def test_real_training_writes_every_output(trained: Path):
     assert (trained / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_mim_train_runs_the_rendered_config(stack_python, trained: Path, tmp_path):
+    """The seed's users train with `mim train mmpose CONFIG`: openmim is installed held to the pins, and the config
+    hoofenv renders is a plain MMEngine config that mim's path (mmpose's packaged tools/train.py) runs as is."""
+    work = tmp_path / "mim"
+    proc = subprocess.run([str(stack_python), "-m", "mim", "train", "mmpose", str(trained / "config.py"), "--gpus",
+                           "0", "--work-dir", str(work)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "Training finished successfully" in proc.stdout + proc.stderr
+    assert (work / "epoch_3.pth").exists() and (work / "last_checkpoint").exists(), sorted(work.iterdir())
+
+
 def test_interrupted_run_resumes_to_the_same_state(stack_python, tiny_data, trained, tmp_path):
     work = tmp_path / "w"
     first = train(stack_python, tiny_data, work, "--stop-after-epoch", "1", epochs=3)
