@@ -93,7 +93,10 @@ def install_steps(plan: Plan, installer: Installer, env: Path, constraints: Path
         return steps
     if not has_pip:
         add("ensurepip", "pip into the env (ensurepip)", [str(py), "-m", "ensurepip", "--upgrade"], ["pip"])
-    add("bootstrap", "pip, setuptools<81, wheel", installer.install_cmd(py, boot, constraints=c), ["pip", "setuptools", "wheel"])
+    # --upgrade: `python -m venv` seeds the base Python's bundled pip/setuptools (65.5.0 for 3.11.7 here), which
+    # `setuptools<81` alone would keep
+    add("bootstrap", "pip, setuptools<81, wheel (upgraded)", installer.install_cmd(py, boot, constraints=c, upgrade=True),
+        ["pip", "setuptools", "wheel"])
     add("torch", torch_title,
         installer.install_cmd(py, [req("torch"), req("torchvision")], constraints=c, extra_index=torch_index,
                               only_binary=["torch", "torchvision"]),

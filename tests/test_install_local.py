@@ -166,6 +166,8 @@ def test_pip_installer_same_result(world, tmp_path):
     have = installed(tmp_path / "penv")
     assert have["numpy"] == "1.26.4" and have["mmpose"] == "1.3.2" and "chumpy" not in have
     assert any("-m pip install" in s.get("command", "") for s in out["steps"])
+    lock = json.loads((tmp_path / "hoofenv.lock").read_text())
+    assert lock["installer"] == "pip" and all(p["sha256"] and p["index"] for p in lock["packages"]), lock["packages"]
 
 
 def test_mirrors_by_flag_and_env_var(world, tmp_path):
