@@ -81,7 +81,7 @@ def stack_python(opts: TrainOptions) -> Path:
         path = Path(opts.python).expanduser()
         if not path.exists():
             raise UsageError(f"--python {opts.python} does not exist")
-        return path.absolute()
+        return _runnable(path.absolute(), f"--python {opts.python}")
     from hoofenv.environment import Environment
 
     env = Environment.default(opts.env)
@@ -89,7 +89,17 @@ def stack_python(opts: TrainOptions) -> Path:
         raise HoofenvError(f"no training environment at {env.path}",
                            causes=["hoofenv train runs MMEngine in the env that `hoofenv install` made"],
                            hint="hoofenv install   (or: hoofenv train --env PATH / --python PATH)", code="no-env")
-    return env.python if env.python.exists() else env.path / "bin" / "python3"
+    return _runnable(env.python if env.python.exists() else env.path / "bin" / "python3", f"the env {env.path}")
+
+
+def _runnable(python: Path, what: str) -> Path:
+    """A python that exists but cannot be run fails here, named, not as a PermissionError from subprocess."""
+    if os.access(python, os.X_OK):
+        return python
+    raise HoofenvError(f"{what}: {python} is not executable",
+                       causes=["a copied env or a mount with noexec loses the x bit"],
+                       hint=f"chmod +x {python.resolve()}   (or re-create the env: `hoofenv install`)",
+                       code="env-python")
 
 
 def data_paths(data: str) -> tuple[Path, Path, Path, Path]:

@@ -156,6 +156,20 @@ def test_train_without_env_names_the_fix(tmp_path):
     assert proc.returncode == 1 and "hoofenv install" in proc.stderr
 
 
+def test_train_with_a_non_executable_env_python_names_the_fix(tmp_path):
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("#!/bin/sh\n")  # an env whose python lost its x bit
+    proc = run_cli("train", "--data", str(tmp_path), "--env", str(env), "--skip-verify")
+    assert proc.returncode == 1, proc.stderr
+    assert "is not executable" in proc.stderr and "chmod +x" in proc.stderr and "Traceback" not in proc.stderr
+    for name in ("x.pth", "config.py", "a.jpg"):
+        (tmp_path / name).write_text("x")
+    proc = run_cli("predict", "--env", str(env), "-o", str(tmp_path / "out"), str(tmp_path / "x.pth"),
+                   str(tmp_path / "a.jpg"))
+    assert proc.returncode == 1 and "is not executable" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_warmup_is_a_tenth_of_the_run_capped_at_1000():
     from hoofenv import trainconfig
 
