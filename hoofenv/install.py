@@ -9,6 +9,7 @@ place (there is nothing to stage), and never into a system Python.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -494,8 +495,11 @@ def locked_steps(lock: dict, installer: Installer, stage: Path, plan: Plan) -> l
     _, hashed = lockmod.requirements_text(lock)
     reqs = stage / "hoofenv-locked-requirements.txt"
     py = stage / "bin" / "python"
-    cmd = installer.install_cmd(py, [], no_deps=True, requirement_file=reqs, require_hashes=hashed,
-                                extra_index=plan.indexes.get("torch"))
+    # every line is `name==version --hash`: pip config's constraint files add nothing, and a range in one
+    # (`torch<=2.14.1` here) stops --require-hashes ("all requirements must have their versions pinned")
+    exact = Installer(installer.kind, dataclasses.replace(installer.sources, constraints=[]), installer.uv)
+    cmd = exact.install_cmd(py, [], no_deps=True, requirement_file=reqs, require_hashes=hashed,
+                            extra_index=plan.indexes.get("torch"))
     if not installer.sources.offline:
         for link in lock.get("sources", {}).get("find_links", []):
             if link not in cmd:

@@ -211,7 +211,10 @@ def test_locked_reproduces_exactly_and_refuses_drift(world, tmp_path):
     first = installed(tmp_path / ".hoofenv" / "env")
     lock_text = (tmp_path / "hoofenv.lock").read_text()
     shutil.rmtree(tmp_path / ".hoofenv")
-    code, out = hoof_json(world, tmp_path, *STACK, "--installer", "uv", "--locked")
+    # a machine whose pip config holds a range constraint (this one: torch<=2.14.1) must not stop --require-hashes
+    (tmp_path / "cons.txt").write_text("numpy<2\n")  # pip's `constraint` setting, as PIP_CONSTRAINT sets it
+    code, out = hoof_json(world, tmp_path, *STACK, "--installer", "uv", "--locked",
+                          extra_env={"PIP_CONSTRAINT": str(tmp_path / "cons.txt")})
     assert code == 0, out
     assert [s["name"] for s in out["steps"]][-1] == "locked" and "--require-hashes" in out["steps"][-1]["command"]
     assert installed(tmp_path / ".hoofenv" / "env") == first
