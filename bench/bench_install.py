@@ -33,9 +33,9 @@ def sh(cmd, **kw) -> float:
 
 
 def plan_and_wheel():
-    from hoofenv import wheelcache
-    from hoofenv.cli import build_parser
-    from hoofenv.commands._common import plan_from
+    from hoofenv.install import mmcv_build as wheelcache
+    from hoofenv.commands.main import build_parser
+    from hoofenv.commands.options import plan_from
 
     _, plan = plan_from(build_parser().parse_args(["install", *STACK]))
     cached = wheelcache.lookup(plan)
@@ -63,9 +63,10 @@ def main() -> None:
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     tmp = Path(tempfile.mkdtemp(prefix="hoofbench-"))
     cons = tmp / "constraints.txt"
-    from hoofenv.steps import constraints_text
+    from hoofenv.install.recipe import constraints_text
     cons.write_text(constraints_text(plan))
-    from hoofenv.installer import sources_from, Installer
+    from hoofenv.install.installers import Installer
+    from hoofenv.install.sources import sources_from
     src_args = Installer("uv", sources_from(), uv).source_args()  # pip's configured mirrors, passed to uv
     env = {**os.environ, "HOOFENV_TORCH_INDEX_URL": os.environ.get("HOOFENV_TORCH_INDEX_URL", "none")}
     base = sys.executable if sys.prefix == sys.base_prefix else str(Path(sys.base_prefix) / "bin" / f"python{PY}")
@@ -73,7 +74,7 @@ def main() -> None:
     def hoofenv(i):
         d = tmp / f"h{i}"
         return sh([sys.executable, "-m", "hoofenv", "install", *STACK, "--installer", "uv", "--env", str(d / "env"),
-                   "--lock", str(d / "hoofenv.lock"), "--no-verify"], env=env, cwd=REPO)
+                   "--lock", str(d / "hoofenv.install.lock"), "--no-verify"], env=env, cwd=REPO)
 
     def raw_uv(i):
         d = tmp / f"u{i}"

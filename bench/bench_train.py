@@ -48,7 +48,7 @@ def main() -> int:
     py = os.environ.get("HOOFENV_STACK_PYTHON")
     if not py:
         sys.exit("set HOOFENV_STACK_PYTHON to the stack's python")
-    from hoofenv.synthetic import generate
+    from hoofenv.data.synthetic import generate
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train."))
     data = generate(tmp / "data", n_train=args.n_train, n_val=4, seed=1, image_size=(256, 256))
@@ -70,7 +70,7 @@ def main() -> int:
         bare.append((*scalars(bwork), time.perf_counter() - t0))
         print(f"round {r + 1}: hoofenv {hoof[-1][0]:.3f} s/iter (data {hoof[-1][1]:.3f}), "
               f"bare {bare[-1][0]:.3f} s/iter (data {bare[-1][1]:.3f})", flush=True)
-    from hoofenv.trainconfig import parse_params
+    from hoofenv.train.config import parse_params
 
     params = parse_params(config.read_text())
     h_it = statistics.median(h[0] for h in hoof)

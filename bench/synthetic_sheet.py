@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from hoofenv import synthetic
+from hoofenv.data import synthetic
 
 COLOURS = [(255, 40, 40), (40, 230, 40), (40, 140, 255), (255, 230, 0)]
 

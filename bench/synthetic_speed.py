@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hoofenv import synthetic
+from hoofenv.data import synthetic
 
 
 def main(repeats: int = 3) -> None:

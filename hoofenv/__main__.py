@@ -1,3 +1,3 @@
-from hoofenv.cli import main
+from hoofenv.commands.main import main
 
 raise SystemExit(main())

@@ -1,8 +1,94 @@
-"""One error type whose rendering follows uv/rustc: what failed, the causal chain, a hint with the command."""
+"""One error type for everything hoofenv refuses or fails at, rendered like uv's diagnostics.
+
+    error: step `mmcv 2.1.0 (binary only)` failed (exit 1)
+      Caused by: command: uv pip install ...
+      Caused by: the env in use was not changed
+
+      output (last 3 lines):
+        × No solution found when resolving dependencies:
+        ╰─▶ Because there is no version of mmcv==2.1.0 ...
+
+    hint: hoofenv install --mmcv-source build
+
+What failed, the causal chain, a failing subprocess's own output in an indented block of its own, a blank line,
+then `hint:` with the exact command. Every `code` is registered in CODES (a test holds the package to it), so a
+script reading `--json` can rely on the set; a family such as `step-failed:NAME` is registered by its prefix.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+USAGE = 2  # a flag, argument, file or variable the user gave is wrong: nothing was done
+PROBLEM = 1  # the input was understood, and hoofenv found a problem or refused
+
+# code -> what it means. Families (`step-failed:`) end with a colon.
+CODES: dict[str, str] = {
+    "error": "an unclassified failure",
+    "usage": "a flag, argument or variable is wrong",
+    # machine facts and the matrix
+    "facts-unreadable": "the --facts file cannot be read",
+    "facts-invalid": "the --facts file is not valid facts JSON",
+    "bad-cuda-tag": "a CUDA tag is not `cpu` or `cuXYZ`",
+    "bad-driver-version": "an NVIDIA driver version does not parse",
+    "bad-compute-capability": "a compute capability does not parse",
+    "bad-python": "a Python version does not parse",
+    "python-override": "--python names a version the stack cannot run on",
+    "matrix-unreadable": "compat_matrix.yaml cannot be read",
+    "matrix-invalid": "compat_matrix.yaml breaks its schema",
+    "plan-invalid": "a plan file is not a hoofenv plan",
+    "plan-refused": "the plan is refused: nothing to install",
+    # install
+    "no-uv": "--installer uv without uv",
+    "no-python": "the plan's Python cannot be obtained",
+    "system-python": "--current on a system Python",
+    "disk-full": "not enough free disk for the install",
+    "no-mmcv-wheel": "no mmcv wheel to use",
+    "build-no-wheel": "the mmcv build wrote no wheel",
+    "step-failed:": "an install step failed (the suffix names the step)",
+    "interrupted": "interrupted by the user",
+    "mismatch": "the finished env does not match the plan",
+    "no-lock": "--locked without a lock file",
+    "lock-invalid": "the lock file is not a hoofenv lock",
+    "lock-drift": "--locked, and the plan computed now differs from the lock",
+    # environments, verify, train, predict
+    "env-missing": "no environment at the given place",
+    "no-env": "no managed environment to train in",
+    "env-python": "the environment's python cannot run",
+    "verify": "hoofenv verify failed for the training env",
+    "data-layout": "the dataset folder lacks annotations/{train,val}.json or images/",
+    "data-check": "the data check found errors that would break training",
+    "no-resume": "--resume without a run to continue",
+    "work-dir-used": "the work dir already holds a run",
+    "pretrained-unavailable": "the pretrained backbone could not be downloaded",
+    "checkpoint-refused": "a checkpoint from elsewhere holds more than weights",
+    "oom": "CUDA out of memory at a fixed batch size",
+    "train-failed": "training failed",
+    "predict-failed": "prediction failed",
+    "onnx-missing": "ONNX export without the onnx package",
+    "demo-install": "the demo's install step failed",
+    "demo-verify": "the demo's verify step failed",
+    "demo-train": "the demo's train step failed",
+    "demo-predict": "the demo's predict step failed",
+    "missing-pillow": "pictures need Pillow",
+    "refused": "hoofenv refuses to write over what it did not write",
+    "missing-dependency": "an optional package is missing",
+    # data
+    "file-not-found": "an annotation file is missing",
+    "invalid-json": "a file is not valid JSON",
+    "wrong-type": "a JSON field has the wrong type",
+    "missing-field": "a JSON field is missing",
+    "no-keypoint-names": "no category carries keypoint names",
+    "schema": "keypoint schemas are inconsistent or differ",
+    "conflict": "two different pictures share a name",
+    "image-file-missing": "an image file is missing",
+    "annotation-missing-image": "annotations point at images that do not exist",
+}
+
+
+def registered(code: str) -> bool:
+    family, sep, _ = code.partition(":")
+    return code in CODES or (bool(sep) and f"{family}:" in CODES)
 
 
 @dataclass
@@ -11,7 +97,8 @@ class HoofenvError(Exception):
     causes: list[str] = field(default_factory=list)
     hint: str | None = None
     code: str = "error"
-    exit_code: int = 1
+    exit_code: int = PROBLEM
+    output: list[str] = field(default_factory=list)  # the last lines a failing subprocess printed
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -22,14 +109,19 @@ class HoofenvError(Exception):
     def render(self) -> str:
         lines = [f"error: {self.message}"]
         lines += [f"  Caused by: {c}" for c in self.causes]
+        if self.output:
+            lines += ["", f"  output (last {len(self.output)} lines):"]
+            lines += [f"    {line}" for line in self.output]
         if self.hint:
-            lines.append(f"hint: {self.hint}")
+            lines += ["", f"hint: {self.hint}"]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message, "causes": list(self.causes), "hint": self.hint}
+        return {"code": self.code, "message": self.message, "causes": list(self.causes), "hint": self.hint,
+                "output": list(self.output)}
 
 
 class UsageError(HoofenvError):
-    def __init__(self, message: str, causes: list[str] | None = None, hint: str | None = None):
-        super().__init__(message, causes or [], hint, code="usage", exit_code=2)
+    def __init__(self, message: str, causes: list[str] | None = None, hint: str | None = None,
+                 code: str = "usage"):
+        super().__init__(message, causes or [], hint, code=code, exit_code=USAGE)

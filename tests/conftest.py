@@ -1,4 +1,6 @@
-"""Shared test fixtures: the repo root, ../shared (skipped with a reason where absent), the CLI."""
+"""Shared test fixtures: the repo root, ../shared (skipped with a reason where absent), the CLI, the real stack;
+and the tiers: a test that uses the real stack is `stack` and `slow`, one that installs from the local indexes
+(`world`) is `slow`, every other test is `fast` (`pytest -m fast`, docs/DEVELOPING.md)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,18 @@ def run_json(*args: str, **kw) -> tuple[int, dict]:
         raise AssertionError(f"not JSON from hoofenv {' '.join(args)}: {exc}\n{proc.stdout}\n{proc.stderr}") from exc
 
 
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "stack_python" in names:
+            item.add_marker(pytest.mark.stack)
+            item.add_marker(pytest.mark.slow)
+        if "world" in names:
+            item.add_marker(pytest.mark.slow)
+        if not item.get_closest_marker("slow") and not item.get_closest_marker("stack"):
+            item.add_marker(pytest.mark.fast)
+
+
 STACK_ARGS = ["--torch", "2.14.1", "--cuda", "cpu", "--python", f"{sys.version_info[0]}.{sys.version_info[1]}"]
 STACK_SMOKE = "import torch, mmcv, mmcv.ops, mmengine, mmdet, mmpose; print(torch.__version__, mmcv.__version__)"
 
@@ -58,10 +72,10 @@ def _stack_dir() -> Path:
     """~/.cache/hoofenv/stack/<key>: the key is the stack the plan resolves to (what the lock pins)."""
     import hashlib
 
-    from hoofenv.commands._common import plan_from
-    from hoofenv.cli import build_parser
-    from hoofenv.lock import stack_of
-    from hoofenv.wheelcache import cache_root
+    from hoofenv.commands.main import build_parser
+    from hoofenv.commands.options import plan_from
+    from hoofenv.install.lock import stack_of
+    from hoofenv.paths import cache_root
 
     args = build_parser().parse_args(["install", *STACK_ARGS])
     _, plan = plan_from(args)
@@ -88,7 +102,7 @@ def stack_python() -> Path:
     where = _stack_dir()
     env = {**os.environ, "HOOFENV_TORCH_INDEX_URL": os.environ.get("HOOFENV_TORCH_INDEX_URL", "none")}
     proc = subprocess.run([sys.executable, "-m", "hoofenv", "install", *STACK_ARGS, "--installer", "uv",
-                           "--env", str(where / "env"), "--lock", str(where / "hoofenv.lock"), "--no-verify"],
+                           "--env", str(where / "env"), "--lock", str(where / "hoofenv.install.lock"), "--no-verify"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=3600)
     if proc.returncode != 0:
         pytest.fail(f"hoofenv install of the real stack failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")

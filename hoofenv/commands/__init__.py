@@ -1,3 +1,2 @@
-"""One module per subcommand. Each defines `add_parser(subparsers)` and keeps its top-level imports
-light (argparse and hoofenv.errors only): every module is imported to build the parser, so a heavy import
-here slows `hoofenv plan` for everyone."""
+"""The CLI: one module per subcommand (parser, run, rendering), main.py for dispatch, options.py for the flags
+several commands share, output.py for every printed line. Nothing outside this package prints or imports it."""

@@ -87,13 +87,9 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _emit(obj) -> None:
-    import json
-    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    from hoofenv.commands.output import emit_json
 
-
-def _console():
-    from rich.console import Console
-    return Console(highlight=False, soft_wrap=True)
+    emit_json(obj)
 
 
 def _schema_arg(name: str | None):
@@ -112,38 +108,42 @@ def _check(args) -> int:
         _emit({"ok": report.ok, "findings": [asdict(f) for f in report.findings],
                "stats": asdict(report.stats) if report.stats else None})
         return 0 if report.ok else 1
-    con = _console()
-    con.print(f"hoofenv data check {args.ann}")
+    from hoofenv.commands.output import line, styled
+
+    line(f"hoofenv data check {args.ann}")
     if report.stats:
         s = report.stats
         names = ", ".join(k.name for k in s.keypoints)
-        con.print(f"[✓] parsed: {s.images} images, {s.instances} instances, {len(s.keypoints)} keypoints ({names})")
+        line(f"[✓] parsed: {s.images} images, {s.instances} instances, {len(s.keypoints)} keypoints ({names})")
     for f in report.findings:
-        mark = "[red][✗][/red]" if f.severity == "error" else "[yellow][!][/yellow]"
-        con.print(f"{mark} {f.code}: {f.message}")
+        error = f.severity == "error"
+        styled([("[✗]" if error else "[!]", "red" if error else "yellow"), (f" {f.code}: {f.message}", None)])
         if f.ids:
             shown = f.ids if args.verbose else f.ids[:IDS_SHOWN]
             more = "" if len(shown) == len(f.ids) else f", ... ({len(f.ids) - len(shown)} more; -v lists all)"
-            con.print(f"    ids: {', '.join(str(i) for i in shown)}{more}")
+            line(f"    ids: {', '.join(str(i) for i in shown)}{more}")
         for d in f.details if args.verbose else f.details[:2]:
-            con.print(f"    {d}", markup=False)
-        con.print(f"    MMPose: {MMPOSE_DOES[f.mmpose]}")
-        con.print(f"    Fix: {f.hint}", markup=False)
+            line(f"    {d}")
+        line(f"    MMPose: {MMPOSE_DOES[f.mmpose]}")
+        line(f"    Fix: {f.hint}")
     if report.stats:
-        _print_stats(con, report.stats)
+        _print_stats(report.stats)
     errors = sum(1 for f in report.findings if f.severity == "error")
     warnings = len(report.findings) - errors
     if errors:
-        con.print(f"[red]✗[/red] {errors} error kinds, {warnings} warning kinds in {args.ann}")
+        styled([("✗", "red"), (f" {errors} error kinds, {warnings} warning kinds in {args.ann}", None)])
     elif warnings:
-        con.print(f"[yellow]![/yellow] no errors, {warnings} warning kinds in {args.ann}")
+        styled([("!", "yellow"), (f" no errors, {warnings} warning kinds in {args.ann}", None)])
     else:
-        con.print(f"[green]✓[/green] no problems in {args.ann}")
+        styled([("✓", "green"), (f" no problems in {args.ann}", None)])
     return 0 if report.ok else 1
 
 
-def _print_stats(con, s) -> None:
+def _print_stats(s) -> None:
     from rich.table import Table
+    from rich.text import Text
+
+    from hoofenv.commands.output import console, line
 
     if s.keypoints:
         table = Table(title=None, show_edge=False, pad_edge=False)
@@ -153,9 +153,9 @@ def _print_stats(con, s) -> None:
         table.add_column("of instances", justify="right")
         for k in s.keypoints:
             share = f"{100 * k.labelled / s.instances:.0f}%" if s.instances else "-"
-            table.add_row(k.name, str(k.labelled), str(k.visible), share)
-        con.print(table)
-    con.print(f"    {s.annotated_images} of {s.images} images annotated, {s.instances} instances; {s.guidance}")
+            table.add_row(Text(k.name), str(k.labelled), str(k.visible), share)
+        console().print(table)
+    line(f"    {s.annotated_images} of {s.images} images annotated, {s.instances} instances; {s.guidance}")
 
 
 def _stats(args) -> int:
@@ -171,9 +171,10 @@ def _stats(args) -> int:
     if args.json:
         _emit({"ok": True, "stats": asdict(stats)})
         return 0
-    con = _console()
-    con.print(f"hoofenv data stats {args.ann}")
-    _print_stats(con, stats)
+    from hoofenv.commands.output import line
+
+    line(f"hoofenv data stats {args.ann}")
+    _print_stats(stats)
     return 0
 
 
@@ -187,22 +188,22 @@ def _fix(args) -> int:
     if args.json:
         _emit({"ok": not result.unfixable, **asdict(result)})
         return code
-    con = _console()
+    from hoofenv.commands.output import line
+
     if not result.changes:
-        con.print(f"[✓] nothing to repair in {args.ann}", markup=False)
+        line(f"[✓] nothing to repair in {args.ann}")
     for ch in result.changes:
         ids = ", ".join(str(i) for i in ch.ids[:IDS_SHOWN]) + (", ..." if len(ch.ids) > IDS_SHOWN else "")
-        con.print(f"[~] {ch.code}: {ch.message}" + (f"\n    ids: {ids}" if ch.ids else ""), markup=False)
+        line(f"[~] {ch.code}: {ch.message}" + (f"\n    ids: {ids}" if ch.ids else ""))
     for note in result.unfixable:
-        con.print(f"[!] not repaired: {note}", markup=False)
+        line(f"[!] not repaired: {note}")
     if result.backup:
-        con.print(f"    backup: {result.backup}", markup=False)
+        line(f"    backup: {result.backup}")
     if result.written:
-        con.print(f"✓ wrote {result.written} ({result.annotations} annotations, {result.images} images)",
-                  markup=False)
-        con.print(f"  next: hoofenv data check {result.written}", markup=False)
+        line(f"✓ wrote {result.written} ({result.annotations} annotations, {result.images} images)")
+        line(f"  next: hoofenv data check {result.written}")
     elif args.dry_run:
-        con.print("dry run: nothing written", markup=False)
+        line("dry run: nothing written")
     return code
 
 
@@ -214,21 +215,22 @@ def _merge(args) -> int:
     if args.json:
         _emit({"ok": True, **asdict(report)})
         return 0
-    con = _console()
+    from hoofenv.commands.output import line
+
     for src in report.inputs:
-        con.print(f"[✓] {src.path}: {src.images} images, {src.annotations} annotations", markup=False)
+        line(f"[✓] {src.path}: {src.images} images, {src.annotations} annotations")
     for d in report.duplicate_images:
-        con.print(f"[=] duplicate image {d.file_name} ({d.reason}): {d.source} image {d.image_id} "
-                  f"= {d.kept_source} image {d.kept_image_id}", markup=False)
+        line(f"[=] duplicate image {d.file_name} ({d.reason}): {d.source} image {d.image_id} "
+                  f"= {d.kept_source} image {d.kept_image_id}")
     for cf in report.conflicts:
-        con.print(f"[!] conflict on {cf.file_name}: {cf.kept_source} kept {cf.kept} annotations, "
-                  f"{cf.dropped_source} had {cf.dropped} different ones (--prefer {args.prefer})", markup=False)
+        line(f"[!] conflict on {cf.file_name}: {cf.kept_source} kept {cf.kept} annotations, "
+                  f"{cf.dropped_source} had {cf.dropped} different ones (--prefer {args.prefer})")
     c = report.counts
-    con.print(f"images: {c['images_in']} in = {c['images_out']} out + {c['duplicate_images']} duplicates", markup=False)
-    con.print(f"annotations: {c['annotations_in']} in = {c['annotations_out']} out + "
-              f"{c['duplicate_annotations']} duplicates + {c['superseded_annotations']} superseded", markup=False)
-    con.print(f"✓ wrote {report.output}", markup=False)
-    con.print(f"  next: hoofenv data check {report.output}", markup=False)
+    line(f"images: {c['images_in']} in = {c['images_out']} out + {c['duplicate_images']} duplicates")
+    line(f"annotations: {c['annotations_in']} in = {c['annotations_out']} out + "
+              f"{c['duplicate_annotations']} duplicates + {c['superseded_annotations']} superseded")
+    line(f"✓ wrote {report.output}")
+    line(f"  next: hoofenv data check {report.output}")
     return 0
 
 
@@ -242,11 +244,12 @@ def _split(args) -> int:
     if args.json:
         _emit({"ok": True, **asdict(report)})
         return 0
-    con = _console()
+    from hoofenv.commands.output import line
+
     for part in (report.train, report.val):
-        con.print(f"[✓] {part.name}: {part.images} images, {part.annotations} annotations, {part.groups} groups "
-                  f"-> {part.path}", markup=False)
-    con.print(f"    seed {report.seed}, group by {report.group_by or 'image'}; no group in both parts", markup=False)
+        line(f"[✓] {part.name}: {part.images} images, {part.annotations} annotations, {part.groups} groups "
+                  f"-> {part.path}")
+    line(f"    seed {report.seed}, group by {report.group_by or 'image'}; no group in both parts")
     return 0
 
 
@@ -258,11 +261,12 @@ def _preview(args) -> int:
     if args.json:
         _emit({"ok": True, **asdict(report)})
         return 0
-    con = _console()
-    con.print(f"[✓] drew {len(report.pictures)} images -> {report.output_dir}", markup=False)
+    from hoofenv.commands.output import line
+
+    line(f"[✓] drew {len(report.pictures)} images -> {report.output_dir}")
     for miss in report.missing[:IDS_SHOWN]:
-        con.print(f"[!] missing image: {miss}", markup=False)
-    con.print(f"    contact sheet: {report.contact_sheet}", markup=False)
+        line(f"[!] missing image: {miss}")
+    line(f"    contact sheet: {report.contact_sheet}")
     return 0
 
 
@@ -275,8 +279,10 @@ def _schema(args) -> int:
     if args.json:
         _emit({"ok": True, "path": str(path), "metainfo": schema.to_metainfo()})
         return 0
-    print(f"✓ wrote {path}: {len(schema.keypoints)} keypoints ({', '.join(schema.keypoints)}), "
+    from hoofenv.commands.output import line
+
+    line(f"✓ wrote {path}: {len(schema.keypoints)} keypoints ({', '.join(schema.keypoints)}), "
           f"{len(schema.skeleton)} skeleton links, {len(schema.swaps) // 2} flip pairs")
-    print(f"  config: metainfo=dict(from_file='{path}')  (train, val and test dataloaders)")
+    line(f"  config: metainfo=dict(from_file='{path}')  (train, val and test dataloaders)")
     return 0
 

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from hoofenv import demo
+    from hoofenv.commands import demo_flow as demo
 
     for name in ("n_train", "n_val", "epochs"):
         value = getattr(args, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hoofenv.commands import _common
+from hoofenv.commands import options as _common
 
 
 def add_parser(sub) -> None:
@@ -22,20 +22,40 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from hoofenv.doctor import diagnose, render
-    from hoofenv.environment import Environment
+    from hoofenv.commands.output import emit_json, line
+    from hoofenv.machine.environment import Environment
+    from hoofenv.stack.doctor import diagnose
 
     facts, plan = _common.plan_from(args)
     if args.facts_out:
-        from hoofenv.fsutil import atomic_write_text
+        from hoofenv.files import atomic_write_text
 
         atomic_write_text(args.facts_out, facts.to_json() + "\n")
     env = Environment.current() if args.current else Environment.default(args.env)
     report = diagnose(facts, plan, env)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        emit_json(report.to_dict())
     else:
-        print(render(report, args.verbose))
+        line(render(report, args.verbose))
     return 0 if report.ok else 1
+
+
+def render(report, verbose: bool = False) -> str:
+    from hoofenv.commands.output import MARKS
+    from hoofenv.inenv.protocol import OK
+
+    lines = []
+    for c in report.checks:
+        lines.append(f"[{MARKS[c.status]}] {c.summary}")
+        if c.status != OK or verbose:
+            for d in c.details:
+                lines.append(f"    {MARKS[c.status] if c.status != OK else '·'} {d}")
+        if c.hint and c.status != OK:
+            lines.append(f"      Fix: {c.hint}")
+    bad = [c for c in report.checks if c.status != OK]
+    if not bad:
+        lines.append("• No issues found.")
+    else:
+        lines.append(f"! Doctor found issues in {len(bad)} categor{'y' if len(bad) == 1 else 'ies'}.")
+    return "\n".join(lines)
+

@@ -1,10 +1,11 @@
-"""`hoofenv install`: the plan -> a staged, locked, verified env (library: hoofenv/install.py)."""
+"""`hoofenv install`: the plan -> a staged, locked, verified env (library: hoofenv/install/pipeline.py)."""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from hoofenv.commands import _common
+from hoofenv.commands import options as _common
 
 
 def add_parser(sub) -> None:
@@ -44,30 +45,109 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+class TerminalProgress:
+    """install's progress on stderr: a live status line on a terminal, plain lines otherwise (every 60 s for a
+    long step such as the mmcv build)."""
+
+    def __init__(self) -> None:
+        from hoofenv.commands.output import console
+
+        self.console = console(stderr=True)
+        self.status = None
+        self.last_print = 0.0
+
+    def note(self, text: str, level: str = "info") -> None:
+        from hoofenv.commands.output import marked, line
+
+        if level == "info":
+            line(text, stderr=True)
+        else:
+            marked("ok" if level == "ok" else "warn", text, stderr=True)
+
+    def step_started(self, label: str) -> None:
+        self.last_print = time.monotonic()
+        if self.console.is_terminal:
+            from rich.text import Text
+
+            self.status = self.console.status(Text(label))
+            self.status.start()
+
+    def step_output(self, label: str, line: str, elapsed: float) -> None:
+        from rich.text import Text
+
+        if self.status:
+            self.status.update(Text.assemble(f"{label}  {elapsed:5.1f}s  ", (line[:70], "dim")))
+        elif time.monotonic() - self.last_print > 60:
+            self.console.print(Text(f"    ... {label}: {elapsed:.0f}s elapsed"))
+            self.last_print = time.monotonic()
+
+    def step_finished(self, label: str, ok: bool, seconds: float) -> None:
+        from hoofenv.commands.output import styled
+
+        if self.status:
+            self.status.stop()
+            self.status = None
+        styled([("✓" if ok else "✗", "green" if ok else "red"), (f" {label}  ", None), (f"{seconds:.1f}s", "dim")],
+               stderr=True)
+
+
+def render_dry_run(result: dict, plan) -> None:
+    from hoofenv.commands.output import line
+    from hoofenv.machine.environment import PLAN_FILE
+
+    if "stage" in result:
+        line(f"# {result['python']}; installer: {result['installer']}; env: {result['env']} "
+             f"(staged in {result['stage']})")
+        line(f"# {result['stage']}/hoofenv-constraints.txt holds:\n"
+             + "".join(f"#   {c}\n" for c in result["constraints"].splitlines()[1:]).rstrip("\n"))
+    for s in result["steps"]:
+        line(f"# {s['title']}\n{s['command']}")
+    if "stage" in result:
+        switch = "" if result["stage"] == result["env"] else f"; switch {result['env']} -> {result['stage']}"
+        line(f"# then: write {result['stage']}/{PLAN_FILE}, {result['lock']}{switch}; hoofenv verify")
+
+
 def run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from hoofenv import install as lib
+    from hoofenv.commands.output import emit_json
     from hoofenv.errors import UsageError
-    from hoofenv.installer import sources_from
+    from hoofenv.install import pipeline
+    from hoofenv.install.runner import Progress
+    from hoofenv.install.sources import sources_from
 
     if args.current and args.env:
         raise UsageError("--current and --env name two different envs", hint="pick one")
-    if args.offline and not args.wheelhouse:
-        pass  # allowed: uv's cache / pip's find-links may hold everything
     facts, plan = _common.plan_from(args)
     sources = sources_from(index_url=args.index_url, extra_index_urls=args.extra_index_url,
                            find_links=args.find_links, use_pip_config=not args.no_pip_config,
                            offline=args.offline, wheelhouse=args.wheelhouse)
-    opts = lib.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
-                       lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
-                       download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, verify=not args.no_verify,
-                       min_free_gib=args.min_free_gib)
-    ui = lib.UI(quiet=args.json)
-    result = lib.install(plan, facts, opts, ui)
-    if result.get("changed") and opts.verify and not args.dry_run:
-        result["verify"] = lib.run_verify(Path(result["env"]), ui, args.json)
+    opts = pipeline.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
+                            lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
+                            download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib)
+    result = pipeline.install(plan, facts, opts, Progress() if args.json else TerminalProgress())
+    if args.dry_run and not args.json:
+        render_dry_run(result, plan)
+    if result.get("changed") and not args.no_verify and not args.dry_run:
+        result["verify"] = verify_after(Path(result["env"]), args.json)
     if args.json:
-        print(json.dumps(result, indent=2))
+        emit_json(result)
     return 0
+
+
+def verify_after(env, json_mode: bool) -> dict:
+    """`hoofenv verify` of the env just installed; its report goes to stderr (stdout is the install's JSON)."""
+    from hoofenv.commands.verify import render
+    from hoofenv.machine.environment import Environment
+    from hoofenv.stack.plan import Plan
+    from hoofenv.verify.run import verify
+
+    environment = Environment(env)
+    plan = Plan.load(environment.plan_file).to_dict() if environment.plan_file.exists() else None
+    report = verify(environment.python, env_label=str(env), plan=plan,
+                    plan_source=str(environment.plan_file) if plan else None)
+    if not json_mode:
+        from hoofenv.commands.output import line
+
+        line(render(report), stderr=True)
+    return {"ran": True, "exit_code": 0 if report.ok else 1, "result": report.to_dict()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hoofenv.commands import _common
+from hoofenv.commands import options as _common
 
 
 def add_parser(sub) -> None:
@@ -18,13 +18,50 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from hoofenv.commands.output import emit_json
 
     _, plan = _common.plan_from(args)
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2))
+        emit_json(plan.to_dict())
     else:
-        from hoofenv.render import render_plan
-
         render_plan(plan)
     return 0 if plan.ok else 1
+
+
+def render_plan(plan) -> None:
+    """A table of what gets installed, the reasons, and the problems uv-style."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from hoofenv.commands.output import console, styled
+
+    con = console()
+    if plan.resolved:
+        table = Table(title="hoofenv plan", title_justify="left", show_edge=False)
+        table.add_column("component")
+        table.add_column("version")
+        table.add_column("from", overflow="fold")
+        src = plan.python_source
+        rows = [("python", plan.python, src.path if src and src.how == "path" else (src.command if src else "")),
+                ("torch", f"{plan.torch}+{plan.cuda}", plan.indexes.get("torch", "")),
+                ("torchvision", plan.torchvision, plan.indexes.get("torch", ""))]
+        if plan.mmcv:
+            origin = plan.indexes.get("mmcv", "") if plan.mmcv.source == "wheel" else \
+                f"source build, ~{plan.mmcv.build.minutes} min, MAX_JOBS={plan.mmcv.build.max_jobs}"
+            rows.append(("mmcv", f"{plan.mmcv.version} ({plan.mmcv.source})", origin))
+        rows += [(name, getattr(plan, name), "PyPI") for name in ("mmengine", "mmdet", "mmpose")]
+        rows += [(name, spec, "pin") for name, spec in plan.pins.items()]
+        for row in rows:
+            table.add_row(*(Text(str(cell or "")) for cell in row))
+        con.print(table)
+    else:
+        styled([("error", "bold red"), (": no stack for this machine: plan refused", None)])
+    styled([("\nwhy", "bold")])
+    for reason in plan.why:
+        con.print(Text(f"  - {reason}"))
+    for p in plan.problems:
+        error = p.severity == "error"
+        styled([("\n" + ("error" if error else "warning"), "bold red" if error else "bold yellow"),
+                (f": {p.message}", None)])
+        if p.hint:
+            styled([("hint", "bold"), (f": {p.hint}", None)])

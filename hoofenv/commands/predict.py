@@ -25,8 +25,22 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hoofenv.predict import predict
+    from hoofenv.train.predict import predict
 
     predict(args.ckpt, args.images, args.out, bboxes=args.bboxes, config=args.config, env=args.env,
-            python=args.python, device=args.device, export=args.export, trust_checkpoint=args.trust_checkpoint)
+            python=args.python, device=args.device, export=args.export, trust_checkpoint=args.trust_checkpoint,
+            emit=render_event)
     return 0
+
+
+def render_event(event: dict) -> None:
+    from hoofenv.commands.output import line
+
+    kind = event["event"]
+    if kind == "predicted":
+        line(f"predicted {event['instances']} instances in {event['images']} images -> {event['out']}")
+    elif kind == "onnx":
+        n, c, h, w = event["input"]
+        line(f"onnx {event['path']} (input {n}x{c}x{h}x{w} normalised BGR->RGB; outputs SimCC logits)")
+    elif kind == "unreadable":
+        line(f"unreadable {event['image']}")

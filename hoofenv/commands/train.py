@@ -62,7 +62,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hoofenv.train import TrainOptions, train
+    from hoofenv.train.options import TrainOptions
+    from hoofenv.train.run import train
 
     opts = TrainOptions(
         data=args.data, work_dir=args.work_dir, config=args.config, epochs=args.epochs, batch_size=args.batch_size,
@@ -73,5 +74,55 @@ def run(args: argparse.Namespace) -> int:
         master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify, seed=args.seed,
         deterministic=args.deterministic, verbose=args.verbose, stop_after_epoch=args.stop_after_epoch, lr=args.lr,
     )
-    train(opts)
+    train(opts, lambda event: render_event(event, args.verbose))
     return 0
+
+
+HOOK_PRIORITY_SHORT = (
+    "note: MMEngine's log (train.log) lists hooks with priorities VERY_HIGH ... VERY_LOW: that is the order in "
+    "which they run at each stage, not their importance (docs/train.md)."
+)
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _metrics(metrics: dict) -> str:
+    return "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k in ("coco/AP", "coco/AP .5", "PCK"))
+
+
+TEXT = {
+    "preflight": lambda e: "preflight: hoofenv verify ...",
+    "notice": lambda e: f"notice: {e['text']}",
+    "config": lambda e: (f"config: {e['path']}  (RTMPose-{e['size']}, {e['keypoints']} keypoints, input "
+                         f"{e['input_size'][0]}x{e['input_size'][1]}, batch {e['batch']}, workers {e['workers']}, "
+                         f"flip {'on' if e['flip'] else 'off (no swap pairs)'}, "
+                         f"pretrained {e['pretrained'] or 'none (from scratch)'})"),
+    "start": lambda e: (f"training {e['max_epochs']} epochs x {e['iterations']} iterations "
+                        f"(starting at epoch {e['start_epoch']})"),
+    "epoch": lambda e: (f"epoch {e['epoch']}/{e['max_epochs']}  loss {e['loss']}  {e['seconds']:.1f} s/epoch  "
+                        f"{e['s_per_iter']} s/iter  ETA {_hms(e['eta_seconds'])}"),
+    "val": lambda e: f"val epoch {e['epoch']}  {_metrics(e['metrics'])}",
+    "stopped": lambda e: f"stopped after epoch {e['epoch']} (--stop-after-epoch)",
+    "oom": lambda e: f"oom batch_size={e['batch_size']}",
+    "retry": lambda e: f"CUDA out of memory at batch {e['batch']}; retrying with batch {e['new_batch']}",
+    "checkpoint-refused": lambda e: f"checkpoint refused by torch's weights_only load: {e.get('path')}",
+    "done": lambda e: f"done: {e['work_dir']}",
+    "report": lambda e: f"report: {e['path']}",
+}
+
+
+def render_event(event: dict, verbose: bool) -> None:
+    """One progress event of `hoofenv train` (the library's and the runner's) as a line on stdout."""
+    from hoofenv.commands.output import line
+    from hoofenv.train.launch import HOOK_PRIORITY_NOTE
+
+    kind = event["event"]
+    if kind == "log":
+        line(event["line"])
+    elif kind == "hook-note":
+        line(HOOK_PRIORITY_NOTE if verbose else HOOK_PRIORITY_SHORT)
+    elif kind in TEXT:
+        line(TEXT[kind](event))

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from hoofenv.commands import _common
+from hoofenv.commands import options as _common
 from hoofenv.errors import HoofenvError, UsageError
-
-PLAN_FILE = "hoofenv-plan.json"
 
 
 def add_parser(sub) -> None:
@@ -19,7 +16,7 @@ def add_parser(sub) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--env", metavar="PATH", help="environment to verify (default .hoofenv/env, or $HOOFENV_ENV)")
     where.add_argument("--python", metavar="PATH", help="verify the environment of this interpreter instead")
-    p.add_argument("--plan", metavar="FILE", help=f"plan to compare with (default <env>/{PLAN_FILE})")
+    p.add_argument("--plan", metavar="FILE", help="plan to compare with (default <env>/hoofenv-plan.json)")
     p.add_argument("--config", metavar="FILE", help="training config whose type= entries must resolve")
     p.add_argument("--data", metavar="ANN.json", help="also run `hoofenv data check` on this annotation file")
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids (e.g. mmcv.ops,registry.types)")
@@ -30,9 +27,11 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hoofenv.environment import Environment
-    from hoofenv.plan import Plan
-    from hoofenv.verify import BY_ID, render, verify
+    from hoofenv.commands.output import emit_json, line
+    from hoofenv.inenv.protocol import BY_ID
+    from hoofenv.machine.environment import Environment
+    from hoofenv.stack.plan import Plan
+    from hoofenv.verify.run import verify
 
     if args.python:
         python = Path(args.python).absolute()
@@ -44,10 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise HoofenvError(f"no environment at {env_path}", [f"{python} does not exist"],
                            hint="create it with `hoofenv install`, or name one with --env PATH / --python PATH",
                            code="env-missing")
-    plan_path = Path(args.plan) if args.plan else env_path / PLAN_FILE
-    plan = None
-    if args.plan or plan_path.exists():
-        plan = Plan.load(plan_path).to_dict()
+    plan_path = Path(args.plan) if args.plan else Environment(env_path).plan_file
+    plan = Plan.load(plan_path).to_dict() if args.plan or plan_path.exists() else None
     for name, value in (("--config", args.config), ("--data", args.data)):
         if value and not Path(value).is_file():
             raise UsageError(f"{name} {value}: no such file")
@@ -59,7 +56,34 @@ def run(args: argparse.Namespace) -> int:
                     config=str(Path(args.config).absolute()) if args.config else None,
                     data=str(Path(args.data).absolute()) if args.data else None, only=only, timeout=args.timeout)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        emit_json(report.to_dict())
     else:
-        print(render(report))
+        line(render(report))
     return 0 if report.ok else 1
+
+
+def render(report) -> str:
+    from hoofenv.commands.output import MARKS
+    from hoofenv.inenv.protocol import FAIL, WARN
+
+    width = max([len(c.id) for c in report.checks] + [10])
+    lines = [f"hoofenv verify {report.env}", f"  python: {report.python}",
+             f"  plan:   {report.plan or 'none'}", f"  config: {report.config or 'none (built-in RTMPose types)'}"]
+    lines += [f"  note: {n}" for n in report.notes]
+    lines.append("")
+    for c in report.checks:
+        lines.append(f"[{MARKS[c.status]}] {c.id:<{width}} {c.seconds:6.2f}s  {c.detail}")
+        if c.status in (FAIL, WARN) and c.hint:
+            lines.append(f"    {' ' * width}          Fix: {c.hint}")
+    failed = [c.id for c in report.checks if not c.ok and c.required]
+    roots = [c.id for c in report.checks if not c.ok and c.required and not c.blocked_by]
+    warned = [c.id for c in report.checks if c.status == WARN]
+    lines.append("")
+    if not failed:
+        lines.append(f"• All {len(report.checks)} checks passed in {report.seconds:.1f} s"
+                     + (f" ({len(warned)} warning{'s' if len(warned) != 1 else ''}: {', '.join(warned)})." if warned
+                        else "."))
+    else:
+        lines.append(f"✗ {len(failed)} of {len(report.checks)} required checks failed in {report.seconds:.1f} s; "
+                     f"root cause{'s' if len(roots) != 1 else ''}: {', '.join(roots)}.")
+    return "\n".join(lines)

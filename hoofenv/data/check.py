@@ -61,7 +61,6 @@ def check(data: dict, path: str, images_dir: str | Path | None = None, schema=No
     anns = data.get("annotations") if isinstance(data.get("annotations"), list) else []
     cats = [x for x in data.get("categories") or [] if isinstance(x, dict)] if isinstance(data.get("categories"), list) else []
 
-    cat_by_id = {x.get("id"): x for x in cats}
     kp_cats = keypoint_categories(data)
     if schema is not None:
         k_schema, names = len(schema.keypoints), list(schema.keypoints)
@@ -70,6 +69,20 @@ def check(data: dict, path: str, images_dir: str | Path | None = None, schema=No
         k_schema = len(names)
     else:
         k_schema, names = None, []
+    _check_categories(cats, kp_cats, c)
+    image_size, seen_images = _check_images(images, c)
+    if images_dir is not None:
+        _check_files(images, Path(images_dir), c)
+    _check_annotations(anns, c, {x.get("id"): x for x in cats}, kp_cats, k_schema, image_size, seen_images)
+
+    findings = [make(code, _unique(ids), path, c.details.get(code)) for code, ids in c.ids.items()]
+    order = {"error": 0, "warning": 1}
+    findings.sort(key=lambda f: (order[f.severity], f.code))
+    stats = compute_stats(data, names, k_schema)
+    return Report(ok=not any(f.severity == "error" for f in findings), path=path, findings=findings, stats=stats)
+
+
+def _check_categories(cats: list[dict], kp_cats: list[dict], c: _Collector) -> None:
     if not kp_cats:
         if not cats:
             c.add("no-keypoint-names", "categories", "the 'categories' list is empty")
@@ -86,6 +99,9 @@ def check(data: dict, path: str, images_dir: str | Path | None = None, schema=No
             if not ok or not all(0 <= i - (base or 0) < k for i in e):
                 c.add("skeleton-invalid", cat.get("id"), f"category {cat.get('id')}: edge {e} with {k} keypoints")
 
+
+def _check_images(images: list[dict], c: _Collector) -> tuple[dict, Counter]:
+    """(image id -> (width, height), how often each id occurs)."""
     image_size: dict = {}
     seen_images: Counter = Counter()
     names_seen: dict[str, list] = defaultdict(list)
@@ -116,9 +132,11 @@ def check(data: dict, path: str, images_dir: str | Path | None = None, schema=No
         if len(iids) > 1:
             for iid in iids:
                 c.add("duplicate-file-name", iid, f"{fname}: image ids {iids}")
-    if images_dir is not None:
-        _check_files(images, Path(images_dir), c)
+    return image_size, seen_images
 
+
+def _check_annotations(anns: list, c: _Collector, cat_by_id: dict, kp_cats: list[dict], k_schema: int | None,
+                       image_size: dict, seen_images: Counter) -> None:
     annotated: set = set()
     seen_anns: Counter = Counter()
     for idx, ann in enumerate(anns):
@@ -137,12 +155,6 @@ def check(data: dict, path: str, images_dir: str | Path | None = None, schema=No
         if iid not in annotated:
             c.add("image-without-annotations", iid)
 
-    findings = [make(code, _unique(ids), path, c.details.get(code)) for code, ids in c.ids.items()]
-    order = {"error": 0, "warning": 1}
-    findings.sort(key=lambda f: (order[f.severity], f.code))
-    stats = compute_stats(data, names, k_schema)
-    return Report(ok=not any(f.severity == "error" for f in findings), path=path, findings=findings, stats=stats)
-
 
 def _unique(ids: list) -> list:
     seen: set = set()
@@ -156,6 +168,29 @@ def _unique(ids: list) -> list:
 
 
 def _check_annotation(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, image_size, seen_images) -> None:
+    cat = _check_references(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, seen_images)
+    k_expected = len(cat["keypoints"]) if cat is not None and cat.get("keypoints") else k_schema
+    kps = ann.get("keypoints")
+    labelled = _check_keypoints(kps, aid, c, k_expected)
+    nk = ann.get("num_keypoints")
+    if labelled is not None and (not is_int(nk) or nk != labelled):
+        c.add("num-keypoints-wrong", aid, f"annotation {aid}: num_keypoints {nk!r}, labelled {labelled}")
+    if "iscrowd" not in ann:
+        c.add("iscrowd-missing", aid)
+    elif ann["iscrowd"]:
+        c.add("crowd-instance", aid)
+    bbox = ann.get("bbox")
+    size = image_size.get(ann.get("image_id"))
+    box_ok = _check_bbox(bbox, aid, c, size)
+    area = ann.get("area")
+    if area is None or not is_number(area) or area <= 0:
+        c.add("area-missing", aid, f"annotation {aid}: area {area!r}")
+    if labelled:
+        _check_points_placed(kps, bbox if box_ok else None, size, aid, c)
+
+
+def _check_references(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, seen_images) -> dict | None:
+    """ids, image and category references; returns the annotation's category when it exists."""
     for key in ("id", "image_id", "category_id"):
         if key not in ann:
             c.add("missing-field", aid, f"annotation {aid} has no {key!r}")
@@ -164,7 +199,6 @@ def _check_annotation(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, image_size
     iid = ann.get("image_id")
     if "image_id" in ann and iid not in seen_images:
         c.add("annotation-missing-image", aid, f"annotation {aid}: image_id {iid!r}")
-
     cat = cat_by_id.get(ann.get("category_id"))
     if "category_id" in ann and cat is None:
         c.add("unknown-category", aid, f"annotation {aid}: category_id {ann.get('category_id')!r}")
@@ -174,83 +208,75 @@ def _check_annotation(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, image_size
     elif cat is not None and k_schema is not None and cat.get("keypoints") and len(cat["keypoints"]) != k_schema:
         c.add("keypoint-count-mismatch", aid,
               f"annotation {aid}: category {cat.get('id')} has {len(cat['keypoints'])} keypoints, schema {k_schema}")
+    return cat
 
-    k_expected = len(cat["keypoints"]) if cat is not None and cat.get("keypoints") else k_schema
-    kps = ann.get("keypoints")
-    labelled = None
-    kp_ok = False
+
+def _check_keypoints(kps, aid, c, k_expected: int | None) -> int | None:
+    """The number of labelled points (v > 0), or None when the list itself is unusable."""
     if kps is None:
         c.add("missing-field", aid, f"annotation {aid} has no 'keypoints' (MMPose skips it)")
-    elif not isinstance(kps, list) or not all(is_number(v) for v in kps):
+        return None
+    if not isinstance(kps, list) or not all(is_number(v) for v in kps):
         c.add("wrong-type", aid, f"annotation {aid}: keypoints is not a list of numbers")
-    elif len(kps) % 3 or (k_expected is not None and len(kps) != 3 * k_expected) or not kps:
+        return None
+    if len(kps) % 3 or (k_expected is not None and len(kps) != 3 * k_expected) or not kps:
         want = f"3 x {k_expected} = {3 * k_expected}" if k_expected is not None else "a multiple of 3"
         c.add("keypoints-length", aid, f"annotation {aid}: {len(kps)} values, expected {want}")
-    else:
-        kp_ok = True
-        labelled = 0
-        bad_v = outside_kept = False
-        for j in range(0, len(kps), 3):
-            v = kps[j + 2]
-            if v > 0:
-                labelled += 1
-            if v not in (0, 1, 2):
-                bad_v = True
-            elif v == 0 and (kps[j] != 0 or kps[j + 1] != 0):
-                outside_kept = True
-        if bad_v:
-            c.add("visibility-invalid", aid, f"annotation {aid}: visibilities {kps[2::3]}")
-        if outside_kept:
-            c.add("outside-coords-kept", aid)
-        if labelled == 0:
-            c.add("no-visible-keypoints", aid)
+        return None
+    labelled = 0
+    bad_v = outside_kept = False
+    for j in range(0, len(kps), 3):
+        v = kps[j + 2]
+        if v > 0:
+            labelled += 1
+        if v not in (0, 1, 2):
+            bad_v = True
+        elif v == 0 and (kps[j] != 0 or kps[j + 1] != 0):
+            outside_kept = True
+    if bad_v:
+        c.add("visibility-invalid", aid, f"annotation {aid}: visibilities {kps[2::3]}")
+    if outside_kept:
+        c.add("outside-coords-kept", aid)
+    if labelled == 0:
+        c.add("no-visible-keypoints", aid)
+    return labelled
 
-    nk = ann.get("num_keypoints")
-    if labelled is not None and (not is_int(nk) or nk != labelled):
-        c.add("num-keypoints-wrong", aid, f"annotation {aid}: num_keypoints {nk!r}, labelled {labelled}")
-    if "iscrowd" not in ann:
-        c.add("iscrowd-missing", aid)
-    elif ann["iscrowd"]:
-        c.add("crowd-instance", aid)
 
-    bbox = ann.get("bbox")
-    box_ok = False
+def _check_bbox(bbox, aid, c, size: tuple | None) -> bool:
+    """Whether the box is a usable [x, y, w, h]."""
     if bbox is None:
         c.add("bbox-missing", aid)
-    elif not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
+        return False
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
         c.add("wrong-type", aid, f"annotation {aid}: bbox {bbox!r} is not [x, y, w, h]")
-    elif bbox[2] <= 0 or bbox[3] <= 0:
+        return False
+    if bbox[2] <= 0 or bbox[3] <= 0:
         c.add("bbox-degenerate", aid, f"annotation {aid}: bbox {bbox}")
-    else:
-        box_ok = True
-        size = image_size.get(iid)
-        if size:
-            x, y, w, h = bbox
-            # MMPose clips the box to [0, width - 1] x [0, height - 1] and drops what has no area left.
-            if min(x + w, size[0] - 1) <= max(x, 0) or min(y + h, size[1] - 1) <= max(y, 0):
-                c.add("bbox-outside-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
-            elif x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
-                c.add("bbox-exceeds-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
+        return False
+    if size:
+        x, y, w, h = bbox
+        # MMPose clips the box to [0, width - 1] x [0, height - 1] and drops what has no area left.
+        if min(x + w, size[0] - 1) <= max(x, 0) or min(y + h, size[1] - 1) <= max(y, 0):
+            c.add("bbox-outside-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
+        elif x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
+            c.add("bbox-exceeds-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
+    return True
 
-    area = ann.get("area")
-    if area is None or not is_number(area) or area <= 0:
-        c.add("area-missing", aid, f"annotation {aid}: area {area!r}")
 
-    if kp_ok and labelled:
-        size = image_size.get(iid)
-        out_box = out_img = False
-        for j in range(0, len(kps), 3):
-            if kps[j + 2] <= 0:
-                continue
-            x, y = kps[j], kps[j + 1]
-            if box_ok and not (bbox[0] - 1 <= x <= bbox[0] + bbox[2] + 1 and bbox[1] - 1 <= y <= bbox[1] + bbox[3] + 1):
-                out_box = True
-            if size and not (0 <= x <= size[0] and 0 <= y <= size[1]):
-                out_img = True
-        if out_box:
-            c.add("keypoint-outside-bbox", aid)
-        if out_img:
-            c.add("keypoint-outside-image", aid)
+def _check_points_placed(kps: list, bbox: list | None, size: tuple | None, aid, c) -> None:
+    out_box = out_img = False
+    for j in range(0, len(kps), 3):
+        if kps[j + 2] <= 0:
+            continue
+        x, y = kps[j], kps[j + 1]
+        if bbox and not (bbox[0] - 1 <= x <= bbox[0] + bbox[2] + 1 and bbox[1] - 1 <= y <= bbox[1] + bbox[3] + 1):
+            out_box = True
+        if size and not (0 <= x <= size[0] and 0 <= y <= size[1]):
+            out_img = True
+    if out_box:
+        c.add("keypoint-outside-bbox", aid)
+    if out_img:
+        c.add("keypoint-outside-image", aid)
 
 
 def _check_files(images: list[dict], root: Path, c: _Collector) -> None:

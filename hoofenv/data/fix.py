@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.data.coco import dump, is_int, is_number, keypoint_categories, load, require_lists, skeleton_base
-from hoofenv.data.io import backup, same_file, write_atomic
+from hoofenv.files import atomic_write_text as write_atomic, backup, same_file
 
 
 @dataclass
@@ -54,7 +54,36 @@ def fix(data: dict, schema=None) -> list[Change]:
     cats = [c for c in data["categories"] if isinstance(c, dict)]
     images = {i.get("id"): i for i in data["images"] if isinstance(i, dict)}
     anns = [a for a in data["annotations"] if isinstance(a, dict)]
+    kp_cats = _fix_categories(data, cats, anns, schema, changed)
+    cat_by_id = {c.get("id"): c for c in cats}
+    k_by_cat = {c.get("id"): len(c["keypoints"]) for c in kp_cats}
+    ids = [a.get("id") for a in anns if is_int(a.get("id"))]
+    next_id = max(ids, default=0) + 1
+    seen_ids: set = set()
+    for ann in anns:
+        aid = ann.get("id")
+        if is_int(aid):
+            if aid in seen_ids:
+                ann["id"] = aid = next_id
+                next_id += 1
+                changed["duplicate-annotation-id"].append(aid)
+            seen_ids.add(aid)
+        kps = ann.get("keypoints")
+        kps_ok = isinstance(kps, list) and kps and len(kps) % 3 == 0 and all(is_number(v) for v in kps)
+        cat = cat_by_id.get(ann.get("category_id"))
+        if cat is not None and not cat.get("keypoints") and kps_ok:
+            matching = [cid for cid, k in k_by_cat.items() if 3 * k == len(kps)]
+            if len(matching) == 1:
+                ann["category_id"] = matching[0]
+                changed["rectangle-category"].append(aid)
+        if kps_ok:
+            _fix_annotation(ann, aid, kps, images.get(ann.get("image_id")), changed)
+    return [Change(code, len(v), v, MESSAGES[code].format(n=len(v), ids=", ".join(str(i) for i in v)))
+            for code, v in changed.items() if v]
 
+
+def _fix_categories(data: dict, cats: list[dict], anns: list[dict], schema, changed: dict) -> list[dict]:
+    """Keypoint names from the schema where the export lost them, 0-based skeletons; the keypoint categories."""
     kp_cats = keypoint_categories(data)
     if not kp_cats and schema is not None:
         target = _category_for_schema(cats, anns, len(schema.keypoints))
@@ -72,63 +101,36 @@ def fix(data: dict, schema=None) -> list[Change]:
             cat["skeleton"] = [[a - 1, b - 1] for a, b in edges]
             cat["skeleton_base"] = 0
             changed["skeleton-zero-based"].append(cat.get("id"))
+    return kp_cats
 
-    cat_by_id = {c.get("id"): c for c in cats}
-    k_by_cat = {c.get("id"): len(c["keypoints"]) for c in kp_cats}
-    ids = [a.get("id") for a in anns if is_int(a.get("id"))]
-    next_id = max(ids, default=0) + 1
-    seen_ids: set = set()
-    for ann in anns:
-        aid = ann.get("id")
-        if is_int(aid):
-            if aid in seen_ids:
-                ann["id"] = aid = next_id
-                next_id += 1
-                changed["duplicate-annotation-id"].append(aid)
-            seen_ids.add(aid)
-        kps = ann.get("keypoints")
-        kps_ok = isinstance(kps, list) and kps and len(kps) % 3 == 0 and all(is_number(v) for v in kps)
 
-        cat = cat_by_id.get(ann.get("category_id"))
-        if cat is not None and not cat.get("keypoints") and kps_ok:
-            matching = [cid for cid, k in k_by_cat.items() if 3 * k == len(kps)]
-            if len(matching) == 1:
-                ann["category_id"] = matching[0]
-                changed["rectangle-category"].append(aid)
-        if not kps_ok:
-            continue
-
-        labelled = []
-        for j in range(0, len(kps), 3):
-            if kps[j + 2] == 0 and (kps[j] != 0 or kps[j + 1] != 0):
-                kps[j] = kps[j + 1] = 0
-                if not changed["outside-coords-zeroed"] or changed["outside-coords-zeroed"][-1] != aid:
-                    changed["outside-coords-zeroed"].append(aid)
-            if kps[j + 2] > 0:
-                labelled.append((kps[j], kps[j + 1]))
-
-        bbox = ann.get("bbox")
-        if (bbox is None or (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)
-                             and (bbox[2] <= 0 or bbox[3] <= 0))) and labelled:
-            img = images.get(ann.get("image_id"))
-            ann["bbox"] = bbox = _box_around(labelled, img)
-            changed["bbox-from-keypoints"].append(aid)
-            rebuilt = True
-        else:
-            rebuilt = False
-        area = ann.get("area")
-        if (rebuilt or area is None or not is_number(area) or area <= 0) and _valid_box(bbox):
-            ann["area"] = round(bbox[2] * bbox[3], 2)
-            changed["area-from-bbox"].append(aid)
-        if ann.get("num_keypoints") != len(labelled) or not is_int(ann.get("num_keypoints")):
-            ann["num_keypoints"] = len(labelled)
-            changed["num-keypoints"].append(aid)
-        if "iscrowd" not in ann:
-            ann["iscrowd"] = 0
-            changed["iscrowd"].append(aid)
-
-    return [Change(code, len(v), v, MESSAGES[code].format(n=len(v), ids=", ".join(str(i) for i in v)))
-            for code, v in changed.items() if v]
+def _fix_annotation(ann: dict, aid, kps: list, img: dict | None, changed: dict) -> None:
+    """Outside points zeroed, a box from the points when it is missing or flat, area, num_keypoints, iscrowd."""
+    labelled = []
+    for j in range(0, len(kps), 3):
+        if kps[j + 2] == 0 and (kps[j] != 0 or kps[j + 1] != 0):
+            kps[j] = kps[j + 1] = 0
+            if not changed["outside-coords-zeroed"] or changed["outside-coords-zeroed"][-1] != aid:
+                changed["outside-coords-zeroed"].append(aid)
+        if kps[j + 2] > 0:
+            labelled.append((kps[j], kps[j + 1]))
+    bbox = ann.get("bbox")
+    rebuilt = False
+    if (bbox is None or (isinstance(bbox, list) and len(bbox) == 4 and all(is_number(v) for v in bbox)
+                         and (bbox[2] <= 0 or bbox[3] <= 0))) and labelled:
+        ann["bbox"] = bbox = _box_around(labelled, img)
+        changed["bbox-from-keypoints"].append(aid)
+        rebuilt = True
+    area = ann.get("area")
+    if (rebuilt or area is None or not is_number(area) or area <= 0) and _valid_box(bbox):
+        ann["area"] = round(bbox[2] * bbox[3], 2)
+        changed["area-from-bbox"].append(aid)
+    if ann.get("num_keypoints") != len(labelled) or not is_int(ann.get("num_keypoints")):
+        ann["num_keypoints"] = len(labelled)
+        changed["num-keypoints"].append(aid)
+    if "iscrowd" not in ann:
+        ann["iscrowd"] = 0
+        changed["iscrowd"].append(aid)
 
 
 def _valid_box(bbox) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.data.coco import dump, is_int, keypoint_categories, load, require_lists, skeleton_base
-from hoofenv.data.io import same_file, write_atomic
+from hoofenv.files import atomic_write_text as write_atomic, same_file
 
 
 @dataclass
@@ -97,8 +97,17 @@ def merge(sources: list[tuple[Path, dict]], image_dirs: list[Path] | None = None
         raise HoofenvError(f"{len(image_dirs)} --images folders for {len(sources)} exports",
                            hint="give --images once (shared folder) or once per export, in order",
                            code="usage", exit_code=2)
+    _same_schema(sources)
+    merger = _Merger(sources[0][1])
+    for n, (path, data) in enumerate(sources):
+        folder = (image_dirs[n] if len(image_dirs) > 1 else image_dirs[0]) if image_dirs else None
+        merger.add(path, data, folder)
+    return merger.result(prefer)
+
+
+def _same_schema(sources: list[tuple[Path, dict]]) -> None:
     schemas = {str(p): _schema_key(p, d) for p, d in sources}
-    first_path, first = sources[0]
+    first_path = sources[0][0]
     for path, key in schemas.items():
         if key != schemas[str(first_path)]:
             mine, theirs = key[0], schemas[str(first_path)][0]
@@ -110,16 +119,23 @@ def merge(sources: list[tuple[Path, dict]], image_dirs: list[Path] | None = None
                 code="schema",
             )
 
-    out = {k: v for k, v in first.items() if k not in ("images", "annotations", "categories")}
-    out_cats = [dict(c) for c in first["categories"] if isinstance(c, dict)]
-    out_images: list[dict] = []
-    by_name: dict[str, int] = {}
-    by_hash: dict[str, int] = {}
-    owner: dict[int, tuple[str, int]] = {}
-    hash_of: dict[int, str] = {}
-    per_image: dict[int, dict[str, list[dict]]] = {}
-    report = MergeReport(output="")
-    for n, (path, data) in enumerate(sources):
+
+class _Merger:
+    """Exports added one by one: categories matched by name, images kept once (by name, or content when the
+    folders are given), annotations collected per kept image and export; `result` settles each image."""
+
+    def __init__(self, first: dict) -> None:
+        self.out = {k: v for k, v in first.items() if k not in ("images", "annotations", "categories")}
+        self.cats = [dict(c) for c in first["categories"] if isinstance(c, dict)]
+        self.images: list[dict] = []
+        self.by_name: dict[str, int] = {}
+        self.by_hash: dict[str, int] = {}
+        self.owner: dict[int, tuple[str, int]] = {}
+        self.hash_of: dict[int, str] = {}
+        self.per_image: dict[int, dict[str, list[dict]]] = {}
+        self.report = MergeReport(output="")
+
+    def add(self, path: Path, data: dict, folder: Path | None) -> None:
         src = str(path)
         require_lists(data, path)
         bad = [i for i, a in enumerate(data["annotations"]) if not isinstance(a, dict)]
@@ -127,57 +143,15 @@ def merge(sources: list[tuple[Path, dict]], image_dirs: list[Path] | None = None
         if bad:
             raise HoofenvError(f"{path}: malformed image or annotation records", hint=f"hoofenv data check {path}",
                                code="wrong-type")
-        report.inputs.append(InputCount(src, len(data["images"]), len(data["annotations"])))
+        self.report.inputs.append(InputCount(src, len(data["images"]), len(data["annotations"])))
         cat_map = {}
         for c in data["categories"]:
-            match = next((o for o in out_cats if o.get("name") == c.get("name")), None)
+            match = next((o for o in self.cats if o.get("name") == c.get("name")), None)
             if match is None:
-                match = dict(c, id=max((o.get("id", 0) for o in out_cats), default=0) + 1)
-                out_cats.append(match)
+                match = dict(c, id=max((o.get("id", 0) for o in self.cats), default=0) + 1)
+                self.cats.append(match)
             cat_map[c.get("id")] = match["id"]
-        folder = (image_dirs[n] if len(image_dirs) > 1 else image_dirs[0]) if image_dirs else None
-        img_map: dict = {}
-        for img in data["images"]:
-            name = img.get("file_name")
-            digest = None
-            if folder is not None:
-                picture = folder / str(name)
-                if not picture.is_file():
-                    raise HoofenvError(f"{picture} is missing: cannot compare image content",
-                                       hint=f"hoofenv data check {path} --images {folder}", code="image-file-missing")
-                digest = _sha256(picture)
-            kept = by_name.get(name)
-            reason = "same file name"
-            if kept is not None and digest and hash_of.get(kept) and hash_of[kept] != digest:
-                raise HoofenvError(
-                    f"two different pictures are both called {name!r}",
-                    causes=[f"{owner[kept][0]} and {src}: same file name, different content"],
-                    hint="rename one in CVAT (file names keep the task's folders) and re-export", code="conflict")
-            if kept is not None and digest is None:
-                o = out_images[kept - 1]
-                if (o.get("width"), o.get("height")) != (img.get("width"), img.get("height")):
-                    raise HoofenvError(
-                        f"two different pictures are both called {name!r}",
-                        causes=[f"{owner[kept][0]}: {o.get('width')}x{o.get('height')}, "
-                                f"{src}: {img.get('width')}x{img.get('height')}"],
-                        hint="pass --images to compare content, or rename one and re-export", code="conflict")
-            if kept is not None and digest and hash_of.get(kept) == digest:
-                reason = "same file name and content"
-            if kept is None and digest is not None and digest in by_hash:
-                kept, reason = by_hash[digest], "same content"
-            if kept is not None:
-                report.duplicate_images.append(
-                    DuplicateImage(str(name), reason, src, img["id"], owner[kept][0], owner[kept][1]))
-            else:
-                kept = len(out_images) + 1
-                out_images.append(dict(img, id=kept))
-                owner[kept] = (src, img["id"])
-                by_name.setdefault(name, kept)
-                if digest:
-                    by_hash.setdefault(digest, kept)
-                    hash_of[kept] = digest
-                per_image[kept] = {}
-            img_map[img["id"]] = kept
+        img_map = {img["id"]: self._image(img, src, path, folder) for img in data["images"]}
         orphans = [a.get("id") for a in data["annotations"] if a.get("image_id") not in img_map]
         if orphans:
             raise HoofenvError(f"{path}: {len(orphans)} annotations point at images that do not exist",
@@ -186,50 +160,87 @@ def merge(sources: list[tuple[Path, dict]], image_dirs: list[Path] | None = None
         for a in data["annotations"]:
             new = dict(a, image_id=img_map[a["image_id"]], category_id=cat_map.get(a.get("category_id"),
                                                                                    a.get("category_id")))
-            per_image[new["image_id"]].setdefault(src, []).append(new)
+            self.per_image[new["image_id"]].setdefault(src, []).append(new)
 
-    names = {c["id"]: c.get("name") for c in out_cats}
-    out_anns: list[dict] = []
-    duplicates = superseded = 0
-    for iid, by_src in per_image.items():
-        order = list(by_src)
-        if len(order) > 1:
-            winner = order[-1] if prefer == "last" else order[0]
-            kept_sig = sorted(_signature(a, names) for a in by_src[winner])
+    def _image(self, img: dict, src: str, path: Path, folder: Path | None) -> int:
+        """The merged id of this export's image: an existing one when it is a duplicate, else a new one."""
+        name = img.get("file_name")
+        digest = None
+        if folder is not None:
+            picture = folder / str(name)
+            if not picture.is_file():
+                raise HoofenvError(f"{picture} is missing: cannot compare image content",
+                                   hint=f"hoofenv data check {path} --images {folder}", code="image-file-missing")
+            digest = _sha256(picture)
+        kept = self.by_name.get(name)
+        reason = "same file name"
+        if kept is not None:
+            self._refuse_namesake(kept, name, img, src, digest)
+            if digest and self.hash_of.get(kept) == digest:
+                reason = "same file name and content"
+        if kept is None and digest is not None and digest in self.by_hash:
+            kept, reason = self.by_hash[digest], "same content"
+        if kept is not None:
+            self.report.duplicate_images.append(
+                DuplicateImage(str(name), reason, src, img["id"], self.owner[kept][0], self.owner[kept][1]))
+            return kept
+        kept = len(self.images) + 1
+        self.images.append(dict(img, id=kept))
+        self.owner[kept] = (src, img["id"])
+        self.by_name.setdefault(name, kept)
+        if digest:
+            self.by_hash.setdefault(digest, kept)
+            self.hash_of[kept] = digest
+        self.per_image[kept] = {}
+        return kept
+
+    def _refuse_namesake(self, kept: int, name, img: dict, src: str, digest: str | None) -> None:
+        """Two different pictures under one file name are a conflict, not a duplicate."""
+        if digest and self.hash_of.get(kept) and self.hash_of[kept] != digest:
+            raise HoofenvError(
+                f"two different pictures are both called {name!r}",
+                causes=[f"{self.owner[kept][0]} and {src}: same file name, different content"],
+                hint="rename one in CVAT (file names keep the task's folders) and re-export", code="conflict")
+        o = self.images[kept - 1]
+        if digest is None and (o.get("width"), o.get("height")) != (img.get("width"), img.get("height")):
+            raise HoofenvError(
+                f"two different pictures are both called {name!r}",
+                causes=[f"{self.owner[kept][0]}: {o.get('width')}x{o.get('height')}, "
+                        f"{src}: {img.get('width')}x{img.get('height')}"],
+                hint="pass --images to compare content, or rename one and re-export", code="conflict")
+
+    def result(self, prefer: str) -> tuple[dict, MergeReport]:
+        """Each image's annotations from one export (identical ones from others are duplicates, different ones
+        superseded), ids from 1, and the count proof; nothing is returned when a record went missing."""
+        names = {c["id"]: c.get("name") for c in self.cats}
+        anns: list[dict] = []
+        duplicates = superseded = 0
+        for iid, by_src in self.per_image.items():
+            order = list(by_src)
+            winner = (order[-1] if prefer == "last" else order[0]) if order else None
+            kept_sig = sorted(_signature(a, names) for a in by_src.get(winner, []))
             for other in order:
                 if other == winner:
                     continue
-                anns = by_src[other]
-                if sorted(_signature(a, names) for a in anns) == kept_sig:
-                    duplicates += len(anns)
+                if sorted(_signature(a, names) for a in by_src[other]) == kept_sig:
+                    duplicates += len(by_src[other])
                 else:
-                    superseded += len(anns)
-                    report.conflicts.append(Conflict(
-                        str(out_images[iid - 1].get("file_name")), iid, winner, len(by_src[winner]), other,
-                        len(anns), [a.get("id") for a in anns]))
-            chosen = by_src[winner]
-        else:
-            chosen = by_src[order[0]] if order else []
-        for a in chosen:
-            out_anns.append(dict(a, id=len(out_anns) + 1))
-
-    out["categories"] = out_cats
-    out["images"] = out_images
-    out["annotations"] = out_anns
-    counts = {
-        "images_in": sum(i.images for i in report.inputs),
-        "images_out": len(out_images),
-        "duplicate_images": len(report.duplicate_images),
-        "annotations_in": sum(i.annotations for i in report.inputs),
-        "annotations_out": len(out_anns),
-        "duplicate_annotations": duplicates,
-        "superseded_annotations": superseded,
-    }
-    if (counts["images_in"] != counts["images_out"] + counts["duplicate_images"]
-            or counts["annotations_in"] != counts["annotations_out"] + duplicates + superseded):
-        raise AssertionError(f"merge lost records, nothing written: {counts}")
-    report.counts = counts
-    return out, report
+                    superseded += len(by_src[other])
+                    self.report.conflicts.append(Conflict(
+                        str(self.images[iid - 1].get("file_name")), iid, winner, len(by_src[winner]), other,
+                        len(by_src[other]), [a.get("id") for a in by_src[other]]))
+            anns += [dict(a, id=len(anns) + i + 1) for i, a in enumerate(by_src.get(winner, []))]
+        counts = {
+            "images_in": sum(i.images for i in self.report.inputs), "images_out": len(self.images),
+            "duplicate_images": len(self.report.duplicate_images),
+            "annotations_in": sum(i.annotations for i in self.report.inputs), "annotations_out": len(anns),
+            "duplicate_annotations": duplicates, "superseded_annotations": superseded,
+        }
+        if (counts["images_in"] != counts["images_out"] + counts["duplicate_images"]
+                or counts["annotations_in"] != counts["annotations_out"] + duplicates + superseded):
+            raise AssertionError(f"merge lost records, nothing written: {counts}")
+        self.report.counts = counts
+        return {**self.out, "categories": self.cats, "images": self.images, "annotations": anns}, self.report
 
 
 def merge_files(paths: list[str], output: str, images: list[str] | None = None, prefer: str = "last") -> MergeReport:

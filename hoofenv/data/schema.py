@@ -190,7 +190,7 @@ def get_preset(name: str) -> Schema:
 
 def write_metainfo(schema: Schema, path: str | Path) -> Path:
     """A Python file `dataset_info = dict(...)` that MMPose reads with `metainfo=dict(from_file=path)`."""
-    from hoofenv.data.io import write_atomic
+    from hoofenv.files import atomic_write_text as write_atomic
 
     path = Path(path)
     if path.suffix != ".py":

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from hoofenv.errors import HoofenvError
 from hoofenv.data.coco import dump, load, require_lists
-from hoofenv.data.io import write_atomic
+from hoofenv.files import atomic_write_text as write_atomic
 
 
 @dataclass

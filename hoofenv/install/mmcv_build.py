@@ -1,0 +1,129 @@
+"""mmcv built from its sdist once, cached under a key of (mmcv, torch, CUDA tag, Python, GPU arch), reused.
+
+The build runs in its own build venv holding the plan's `build.torch_headers` torch (mmcv 2.1.0 does not compile
+against torch >= 2.14 headers, which need C++20; the wheel built against 2.13.0 loads under 2.14.1, measured),
+numpy, setuptools<81, wheel, ninja and psutil, then
+`MMCV_WITH_OPS=1 FORCE_CUDA=0|1 MAX_JOBS=N pip wheel mmcv==V --no-build-isolation --no-deps -w OUT`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hoofenv.errors import HoofenvError
+from hoofenv.files import atomic_write_text
+from hoofenv.install.installers import Installer
+from hoofenv.install.recipe import Step
+from hoofenv.install.runner import Progress, run_steps
+from hoofenv.paths import cache_root
+from hoofenv.stack.plan import Plan
+
+def cache_key(plan: Plan) -> str:
+    b = plan.mmcv.build
+    arch = (b.cuda_arch_list or "noarch").replace(";", "_").replace(" ", "_") if b else "noarch"
+    headers = f"-h{b.torch_headers}" if b and b.torch_headers and b.torch_headers != plan.torch else ""
+    return f"mmcv{plan.mmcv.version}-torch{plan.torch}{headers}-{plan.cuda}-cp{plan.python.replace('.', '')}-{arch}"
+
+
+@dataclass
+class CachedWheel:
+    key: str
+    folder: Path
+
+    @property
+    def wheel(self) -> Path | None:
+        found = sorted(self.folder.glob("mmcv-*.whl"))
+        return found[0] if found and (self.folder / "hoofenv-build.json").exists() else None
+
+
+def lookup(plan: Plan) -> CachedWheel:
+    return CachedWheel(cache_key(plan), cache_root() / "wheels" / cache_key(plan))
+
+
+def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, out: Path,
+                constraints: Path) -> list[Step]:
+    """The commands that build the mmcv wheel into `out` (pure; run by install, printed by --dry-run)."""
+    b = plan.mmcv.build
+    py = build_env / "bin" / "python"
+    torch = f"torch=={b.torch_headers or plan.torch}"
+    env = {"MMCV_WITH_OPS": "1", "FORCE_CUDA": "1" if b.force_cuda else "0", "MAX_JOBS": str(b.max_jobs)}
+    if b.cuda_arch_list:
+        env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
+    tools = [torch, plan.requirement("numpy"), plan.requirement("setuptools"), "wheel", "ninja", "psutil"]
+    wheel_cmd = [str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar", "off",
+                 "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
+    wheel_cmd += Installer("pip", installer.sources).source_args() + [plan.requirement("mmcv")]
+    return [
+        # a plain venv: it brings pip (ensurepip, offline), which runs the legacy sdist build
+        Step("build-venv", f"build venv for mmcv ({torch} headers)", [python, "-m", "venv", str(build_env)]),
+        Step("build-tools", f"build tools: {torch}, numpy, setuptools<81, wheel, ninja, psutil",
+             installer.install_cmd(py, tools, constraints=[constraints], extra_index=plan.indexes.get("torch"))),
+        Step("build-mmcv", f"compile mmcv {plan.mmcv.version} (about {b.minutes} min, MAX_JOBS={b.max_jobs})",
+             wheel_cmd, env),
+    ]
+
+
+def build_constraints(plan: Plan) -> str:
+    """Build-venv pins: the plan's, with torch held at the headers version."""
+    b = plan.mmcv.build
+    lines = [plan.requirement(n) for n in ("numpy", "setuptools")]
+    lines.append(f"torch=={b.torch_headers or plan.torch}")
+    return "\n".join(lines) + "\n"
+
+
+def store(cached: CachedWheel, built: Path, plan: Plan, seconds: float) -> Path:
+    """Move the built wheel into the cache atomically (a temp folder renamed into place)."""
+    wheels = sorted(built.glob("mmcv-*.whl"))
+    if not wheels:
+        raise HoofenvError("the mmcv build finished but wrote no wheel", [f"looked in {built}"], code="build-no-wheel")
+    tmp = cached.folder.with_name(cached.folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copy2(wheels[0], tmp / wheels[0].name)
+    (tmp / "hoofenv-build.json").write_text(json.dumps(
+        {"key": cached.key, "mmcv": plan.mmcv.version, "torch": plan.torch, "cuda": plan.cuda, "python": plan.python,
+         "build": plan.to_dict()["mmcv"]["build"], "seconds": round(seconds, 1)}, indent=2))
+    if cached.folder.exists():
+        shutil.rmtree(cached.folder)
+    os.replace(tmp, cached.folder)
+    return cached.folder / wheels[0].name
+
+
+def seed(plan: Plan, wheel: Path) -> Path:
+    """Put an already-built mmcv wheel into the cache under the plan's key (`hoofenv install --mmcv-wheel`)."""
+    cached = lookup(plan)
+    return store(cached, wheel.parent if wheel.is_file() else wheel, plan, 0.0) if wheel.is_dir() else \
+        _store_file(cached, wheel, plan)
+
+
+def _store_file(cached: CachedWheel, wheel: Path, plan: Plan) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy2(wheel, Path(tmp) / wheel.name)
+        return store(cached, Path(tmp), plan, 0.0)
+
+
+def build_dir(cached: CachedWheel) -> Path:
+    return cache_root() / "build" / cached.key
+
+
+def build(plan: Plan, steps: list[Step], cached: CachedWheel, progress: Progress) -> list[dict]:
+    """Run the build steps and move the wheel into the cache; the build folder is removed either way it ends."""
+    b = plan.mmcv.build
+    progress.note(f"mmcv {plan.mmcv.version}: no cached wheel for {cached.key}; building it (about {b.minutes} min, "
+                  f"MAX_JOBS={b.max_jobs}); cached for next time in {cached.folder}")
+    where = build_dir(cached)
+    shutil.rmtree(where, ignore_errors=True)
+    (where / "out").mkdir(parents=True)
+    atomic_write_text(where / "constraints.txt", build_constraints(plan))
+    t0 = time.monotonic()
+    results = run_steps(steps, progress, where / "logs", None, "mmcv build")
+    wheel = store(cached, where / "out", plan, time.monotonic() - t0)
+    shutil.rmtree(where, ignore_errors=True)
+    progress.note(f"mmcv wheel built in {time.monotonic() - t0:.0f}s and cached: {wheel}", "ok")
+    return results

@@ -1,0 +1,450 @@
+"""Machine -> Facts. Every step has a timeout and returns None on failure; nothing here decides anything.
+
+Parsers of real command output are plain functions over text, tested against recorded outputs; the
+functions that touch the machine only read a file or run a command and hand the text to a parser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from hoofenv.files import atomic_write_text
+from hoofenv.machine.facts import GPU, Facts, Interpreter, NvidiaFacts, OSFacts, PythonFacts, ToolFacts
+from hoofenv.paths import cache_root
+
+DRIVER_ENV = "HOOFENV_CUDA_DRIVER_VERSION"
+ARCH_ENV = "HOOFENV_CUDA_ARCH"
+TIMEOUT = 5.0
+PYTHON_NAMES = ["python3", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14"]
+MANAGED_PYTHONS = ["~/.pyenv/versions/*/bin/python3", "~/.local/share/uv/python/*/bin/python3"]
+
+
+def which(name: str) -> str | None:
+    """Beside the running interpreter first (the uv that hoofenv's own install brings), then on PATH."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)
+
+
+def find_uv() -> str | None:
+    return which("uv")
+
+
+def run(cmd: list[str], timeout: float = TIMEOUT) -> str | None:
+    """stdout of `cmd`, or None when it is missing, fails, or hangs."""
+    exe = which(cmd[0])
+    if not exe:
+        return None
+    cmd = [exe, *cmd[1:]]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def run_any(cmd: list[str], timeout: float = TIMEOUT) -> tuple[int, str] | None:
+    """(exit code, stdout+stderr) of `cmd`, for tools whose failure text is the fact (nvidia-smi)."""
+    if not shutil.which(cmd[0]):
+        return None
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------- parsers (pure)
+
+def parse_os_release(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("#"):
+            out[key.strip()] = value.strip().strip('"').strip("'")
+    return out
+
+
+def wsl_version(proc_version: str | None) -> int | None:
+    """2 for WSL2 (a real Linux kernel, `-microsoft-standard`), 1 for WSL1 (`-Microsoft`, no GPU), else None."""
+    text = (proc_version or "").lower()
+    if "microsoft-standard" in text or "wsl2" in text:
+        return 2
+    return 1 if "microsoft" in text else None
+
+
+def parse_proc_driver_version(text: str) -> str | None:
+    """`NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.183.01  Sun May 12 ...` -> '535.183.01'."""
+    m = re.search(r"NVRM version:.*?Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)", text)
+    return m.group(1) if m else None
+
+
+def parse_smi_table(text: str) -> tuple[str | None, str | None]:
+    """(driver version, highest CUDA) from the default nvidia-smi table header."""
+    driver = re.search(r"Driver Version:\s*(\d+\.\d+(?:\.\d+)?)", text)
+    cuda = re.search(r"CUDA Version:\s*(\d+\.\d+)", text)
+    return (driver.group(1) if driver else None, cuda.group(1) if cuda else None)
+
+
+def parse_smi_query(text: str) -> list[GPU]:
+    """`nvidia-smi --query-gpu=... --format=csv` (with its header line; columns in any order, units allowed)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines or "," not in lines[0] and not re.match(r"^[a-z_.]+( \[.*\])?$", lines[0].strip()):
+        return []
+    header = [re.sub(r"\s*\[.*\]$", "", h.strip()) for h in lines[0].split(",")]
+    gpus = []
+    for n, line in enumerate(lines[1:]):
+        row = dict(zip(header, (c.strip() for c in line.split(","))))
+        name = row.get("name")
+        if not name:
+            continue
+        cc = row.get("compute_cap", "")
+        mem = re.match(r"\d+", row.get("memory.total", ""))
+        index = row.get("index", "")
+        gpus.append(GPU(
+            name=name,
+            compute_capability=cc if re.fullmatch(r"\d+\.\d+", cc) else None,
+            memory_mib=int(mem.group(0)) if mem else None,
+            index=int(index) if index.isdigit() else n,
+        ))
+    return gpus
+
+
+def parse_nvml_library_version(text: str) -> str | None:
+    """`NVML library version: 550.144` as nvidia-smi prints it beside a driver/library mismatch."""
+    m = re.search(r"NVML library version:\s*(\d+\.\d+(?:\.\d+)?)", text)
+    return m.group(1) if m else None
+
+
+def parse_lspci(text: str) -> list[GPU]:
+    """NVIDIA display controllers on the PCI bus (vendor 10de), named as lspci names them."""
+    gpus = []
+    for line in text.splitlines():
+        if "[10de:" not in line.lower() and "nvidia" not in line.lower():
+            continue
+        if not re.search(r"VGA compatible controller|3D controller|Display controller", line):
+            continue
+        _, _, desc = line.partition(": ")
+        bracket = re.search(r"\[(?!10de:)(?!\d{4}\])([^\]]*(?:GeForce|Quadro|Tesla|RTX|TITAN|GTX|[A-Z]\d{2,3})[^\]]*)\]", desc)
+        name = bracket.group(1) if bracket else re.sub(r"\s*\[[0-9a-f]{4}:[0-9a-f]{4}\].*$", "", desc).strip()
+        gpus.append(GPU(name=name, index=len(gpus)))
+    return gpus
+
+
+def parse_nvcc_version(text: str) -> str | None:
+    m = re.search(r"release (\d+\.\d+)", text)
+    return m.group(1) if m else None
+
+
+def parse_first_version(text: str | None) -> str | None:
+    if not text:
+        return None
+    m = re.search(r"(\d+\.\d+(?:\.\d+)?)", text)
+    return m.group(1) if m else None
+
+
+def cuda_int_to_version(value: int) -> str:
+    """NVML's 12020 -> '12.2' (nvidia-smi's 'CUDA Version')."""
+    return f"{value // 1000}.{(value % 1000) // 10}"
+
+
+# ---------------------------------------------------------------- NVIDIA
+
+# Where an NVIDIA driver leaves a trace (WSL2 through /dev/dxg); without any, importing nvidia-ml-py (~0.1 s with
+# ctypes) is wasted, and a CPU build of torch is what fits.
+DRIVER_TRACES = ["/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg",
+                 "/usr/lib/wsl/lib/libnvidia-ml.so.1"]
+GPU_MEMORY_ENV = "HOOFENV_GPU_MEMORY_GIB"  # tests / odd machines: pretend this much GPU memory ("0" = no GPU)
+
+
+def driver_present() -> bool:
+    return any(os.path.exists(p) for p in DRIVER_TRACES)
+
+
+def probe_nvml() -> NvidiaFacts | None:
+    """NVML through nvidia-ml-py; None when the library is absent (no driver installed)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        code = getattr(exc, "value", None)
+        if code in (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, pynvml.NVML_ERROR_DRIVER_NOT_LOADED):
+            return None
+        mismatch = code == getattr(pynvml, "NVML_ERROR_LIB_RM_VERSION_MISMATCH", -1)
+        return NvidiaFacts(
+            error=f"NVML failed to initialise: {exc}",
+            error_code="driver-mismatch" if mismatch else "nvml-failed",
+            source="nvml",
+        )
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        driver = driver.decode() if isinstance(driver, bytes) else driver
+        cuda = cuda_int_to_version(pynvml.nvmlSystemGetCudaDriverVersion_v2())
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(handle)
+            name = name.decode() if isinstance(name, bytes) else name
+            try:
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+                cc = f"{major}.{minor}"
+            except pynvml.NVMLError:
+                cc = None
+            try:
+                mem = pynvml.nvmlDeviceGetMemoryInfo(handle).total // (1024 * 1024)
+            except pynvml.NVMLError:
+                mem = None
+            gpus.append(GPU(name=name, compute_capability=cc, memory_mib=mem, index=i))
+        return NvidiaFacts(driver_version=driver, cuda_driver_version=cuda, gpus=gpus, source="nvml")
+    except pynvml.NVMLError as exc:
+        return NvidiaFacts(error=f"NVML query failed: {exc}", error_code="nvml-failed", source="nvml")
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001 - shutdown failure changes no fact
+            pass
+
+
+def probe_smi() -> NvidiaFacts | None:
+    """nvidia-smi, when NVML through Python failed or is missing."""
+    table = run_any(["nvidia-smi"])
+    if table is None:
+        return None
+    code, text = table
+    if code != 0:
+        lowered = text.lower()
+        if "version mismatch" in lowered:
+            return NvidiaFacts(driver_version=None, error=text.strip(), error_code="driver-mismatch",
+                               source="nvidia-smi")
+        if "couldn't communicate" in lowered or "driver" in lowered:
+            return NvidiaFacts(error=text.strip(), error_code="no-driver", source="nvidia-smi")
+        return NvidiaFacts(error=text.strip(), error_code="nvml-failed", source="nvidia-smi")
+    driver, cuda = parse_smi_table(text)
+    query = run(["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total", "--format=csv"])
+    if query is None:  # drivers before ~510 answer: Field "compute_cap" is not a valid field to query.
+        query = run(["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv"])
+    gpus = parse_smi_query(query or "")
+    return NvidiaFacts(driver_version=driver, cuda_driver_version=cuda, gpus=gpus, source="nvidia-smi")
+
+
+def probe_nvidia() -> NvidiaFacts | None:
+    """None: no NVIDIA GPU at all. Otherwise what the first working source says, with fallbacks."""
+    override = os.environ.get(DRIVER_ENV)
+    if override:
+        arch = os.environ.get(ARCH_ENV)
+        gpus = [GPU(name=f"(from ${ARCH_ENV})", compute_capability=arch)] if arch else []
+        return NvidiaFacts(driver_version=override, gpus=gpus, source=f"${DRIVER_ENV}")
+
+    facts = probe_nvml() if driver_present() else None
+    if facts is None or facts.error_code:
+        facts = probe_smi() or facts
+    kernel = parse_proc_driver_version(read("/proc/driver/nvidia/version") or "")
+    kernel = kernel or (read("/sys/module/nvidia/version") or "").strip() or None
+    if facts is not None and facts.error_code == "driver-mismatch" and kernel:
+        library = parse_nvml_library_version(facts.error or "")
+        facts.error = (f"{facts.error}; the loaded kernel module is {kernel}, the user-space library "
+                       f"{library or 'differs'} (the driver was upgraded without a reboot)")
+        facts.driver_version = facts.driver_version or kernel
+    if facts is not None and not facts.error_code:
+        return facts
+    if facts is None and kernel:
+        return NvidiaFacts(driver_version=kernel, source="/proc/driver/nvidia/version",
+                           error="the kernel module is loaded but neither NVML nor nvidia-smi answered",
+                           error_code="nvml-failed")
+    on_bus = parse_lspci(run(["lspci", "-nn"]) or "")
+    if facts is None and on_bus:
+        return NvidiaFacts(gpus=on_bus, source="lspci", error_code="no-driver",
+                           error="an NVIDIA GPU is on the PCI bus but no NVIDIA driver is loaded")
+    if facts is not None and on_bus and not facts.gpus:
+        facts.gpus = on_bus
+    return facts
+
+
+def gpu_memory_gib() -> float | None:
+    """The smallest GPU's memory (what a batch must fit on), or None for no usable GPU; ${GPU_MEMORY_ENV} wins."""
+    value = os.environ.get(GPU_MEMORY_ENV)
+    if value is not None:
+        return float(value) or None
+    if not driver_present():
+        return None
+    nv = probe_nvidia()
+    mib = [g.memory_mib for g in nv.gpus if g.memory_mib] if nv and not nv.error_code else []
+    return min(mib) / 1024 if mib else None
+
+
+# ---------------------------------------------------------------- the rest
+
+def probe_os() -> OSFacts:
+    info = parse_os_release(read("/etc/os-release") or "")
+    return OSFacts(
+        system=platform.system(),
+        arch=platform.machine(),
+        distro=info.get("ID"),
+        distro_version=info.get("VERSION_ID"),
+        wsl=wsl_version(read("/proc/version")) is not None,
+        wsl_version=wsl_version(read("/proc/version")),
+        kernel=platform.release(),
+    )
+
+
+_VERSION_SNIPPET = "import sys; print('.'.join(map(str, sys.version_info[:3])), sys.executable)"
+
+
+def interpreter_candidates() -> list[str]:
+    """Pythons on PATH, plus pyenv's and uv's managed ones; pyenv shims are skipped (each costs a
+    bash start-up and fails for versions not selected), their targets are found directly."""
+    import glob
+
+    found = []
+    for name in PYTHON_NAMES:
+        path = shutil.which(name)
+        if path and "/.pyenv/shims/" not in path:
+            found.append(path)
+    for pattern in MANAGED_PYTHONS:
+        found += sorted(glob.glob(os.path.expanduser(pattern)))
+    unique, seen = [], set()
+    for path in found:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            unique.append(path)
+    return unique
+
+
+def probe_interpreter(name: str) -> Interpreter | None:
+    out = run([name, "-I", "-S", "-c", _VERSION_SNIPPET], timeout=TIMEOUT)
+    if not out:
+        return None
+    version, _, path = out.strip().partition(" ")
+    return Interpreter(version=version, path=path)
+
+
+def _stat_key(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.realpath(path)}:{st.st_mtime_ns}:{st.st_size}"
+
+
+class InterpreterCache:
+    """Interpreter versions keyed by the binary's real path, mtime and size (as uv caches them): starting
+    eight interpreters to ask their version costs more than everything else `plan` does."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or cache_root() / "interpreters.json"
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def get(self, name: str) -> Interpreter | None:
+        key = _stat_key(name)
+        hit = self.entries.get(key) if key else None
+        if hit:
+            return Interpreter(**hit)
+        found = probe_interpreter(name)
+        if found and key:
+            self.entries[key] = {"version": found.version, "path": found.path}
+            self.dirty = True
+        return found
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            atomic_write_text(self.path, json.dumps(self.entries, indent=1))
+        except OSError:
+            pass  # a read-only home only costs the next run its speed
+
+
+def probe_python(interpreters: list[Interpreter]) -> PythonFacts:
+    here = Interpreter(".".join(map(str, sys.version_info[:3])), sys.executable)
+    seen, unique = set(), []
+    for interp in [here, *interpreters]:
+        key = os.path.realpath(interp.path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(interp)
+    import importlib.util
+
+    return PythonFacts(
+        version=here.version,
+        executable=here.path,
+        available=sorted({i.version for i in unique}, key=lambda v: tuple(int(p) for p in v.split("."))),
+        interpreters=unique,
+        venv=sys.prefix != sys.base_prefix,
+        conda=bool(os.environ.get("CONDA_PREFIX")) or (Path(sys.prefix) / "conda-meta").is_dir(),
+        pip=importlib.util.find_spec("pip") is not None,
+    )
+
+
+def disk_free_gib(path: str | os.PathLike) -> float | None:
+    path = Path(path).resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return round(shutil.disk_usage(path).free / 2**30, 1)
+    except OSError:
+        return None
+
+
+def memory_gib() -> float | None:
+    text = read("/proc/meminfo") or ""
+    m = re.search(r"MemTotal:\s+(\d+) kB", text)
+    return round(int(m.group(1)) / 2**20, 1) if m else None
+
+
+def probe(env_dir: str | os.PathLike = ".") -> Facts:
+    """Everything at once; the slow parts (subprocesses) run side by side."""
+    tool_cmds = {
+        "uv": ["uv", "--version"],
+        "conda": ["conda", "--version"],
+        "mamba": ["mamba", "--version"],
+        "nvcc": ["nvcc", "--version"],
+        "gcc": ["gcc", "-dumpfullversion"],
+        "ninja": ["ninja", "--version"],
+    }
+    cache = InterpreterCache()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        nvidia = pool.submit(probe_nvidia)
+        interps = [pool.submit(cache.get, n) for n in interpreter_candidates()]
+        tools = {k: pool.submit(run, cmd) for k, cmd in tool_cmds.items()}
+        os_facts = probe_os()
+        tool_out = {k: f.result() for k, f in tools.items()}
+        found = [i for f in interps if (i := f.result())]
+        nv = nvidia.result()
+    cache.save()
+    return Facts(
+        os=os_facts,
+        python=probe_python(found),
+        nvidia=nv,
+        tools=ToolFacts(
+            uv=parse_first_version(tool_out["uv"]),
+            conda=parse_first_version(tool_out["conda"]),
+            mamba=parse_first_version(tool_out["mamba"]),
+            nvcc=parse_nvcc_version(tool_out["nvcc"] or ""),
+            gcc=parse_first_version(tool_out["gcc"]),
+            ninja=parse_first_version(tool_out["ninja"]),
+        ),
+        disk_free_gib=disk_free_gib(env_dir),
+        cpu_count=os.cpu_count(),
+        memory_gib=memory_gib(),
+    )

@@ -1,0 +1,28 @@
+"""Where hoofenv keeps what it makes outside a project: one cache folder for wheels, logs, stacks and probes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CACHE_ENV = "HOOFENV_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """$HOOFENV_CACHE_DIR, else $XDG_CACHE_HOME/hoofenv, else ~/.cache/hoofenv."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hoofenv"
+
+
+def resource(name: str) -> Path:
+    """A file or folder that ships with hoofenv (compat_matrix.yaml, configs/): inside the package in a wheel
+    (hatch force-include), at the repository's top in a checkout (editable install)."""
+    package = Path(__file__).resolve().parent
+    packaged = package / name
+    return packaged if packaged.exists() else package.parent / name
+
+
+def bundled_config() -> Path:
+    """The RTMPose template `hoofenv train` renders (and `hoofenv verify` checks the types of)."""
+    return resource("configs") / "rtmpose_hoof.py"

@@ -1,0 +1,428 @@
+"""compat_matrix.yaml -> typed, validated rows. A bad row is reported by its place and its field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from hoofenv.machine.cuda import ComputeCapability, CudaTag, DriverVersion
+from hoofenv.errors import HoofenvError
+from hoofenv.files import atomic_write_text
+from hoofenv.paths import cache_root, resource
+
+MATRIX_ENV = "HOOFENV_MATRIX"
+CONFIDENCE = {"verified", "secondary", "inferred"}
+
+
+@dataclass(frozen=True)
+class CudaRow:
+    tag: CudaTag
+    min_driver: dict[str, DriverVersion]
+    source: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"cuda.{self.tag}"
+
+
+@dataclass(frozen=True)
+class ArchSet:
+    name: str
+    arch: tuple[ComputeCapability, ...]
+    ptx: bool
+    source: tuple[str, ...]
+
+    def runs_on(self, cc: ComputeCapability) -> bool:
+        if any(cc.runs_code_for(a) for a in self.arch):
+            return True
+        return self.ptx and bool(self.arch) and cc.runs_code_for(max(self.arch), ptx=True)
+
+    def describe(self) -> str:
+        text = " ".join(a.sm for a in self.arch)
+        return text + (" +PTX" if self.ptx else "")
+
+
+@dataclass(frozen=True)
+class TorchRow:
+    version: Version
+    torchvision: str
+    python: tuple[tuple[int, int], tuple[int, int]]
+    builds: dict[CudaTag, ArchSet | None]
+    source: tuple[str, ...]
+    confidence: str
+
+    @property
+    def id(self) -> str:
+        return f"torch.{self.version}"
+
+    @property
+    def minor(self) -> str:
+        return f"{self.version.major}.{self.version.minor}"
+
+    def supports_python(self, py: tuple[int, int]) -> bool:
+        return self.python[0] <= py <= self.python[1]
+
+
+@dataclass(frozen=True)
+class MmcvWheelRow:
+    mmcv: Version
+    torch_minor: str
+    cuda: frozenset[CudaTag]
+    python: frozenset[str]
+    platforms: frozenset[str]
+    source: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"mmcv_wheels.{self.mmcv}/torch{self.torch_minor}"
+
+
+@dataclass(frozen=True)
+class MmcvBuildRow:
+    mmcv: Version
+    torch: SpecifierSet
+    build_torch: tuple[tuple[SpecifierSet, str], ...]
+    needs: tuple[str, ...]
+    cuda_needs: str
+    minutes: dict[str, int]
+    peak_memory_gib: float
+    source: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"mmcv_build.{self.mmcv}"
+
+    def headers_for(self, torch: Version) -> str | None:
+        """The torch to compile against when it is not the installed one (C++ standard limits)."""
+        for spec, version in self.build_torch:
+            if torch in spec:
+                return version
+        return None
+
+    def builds_for(self, torch: Version) -> bool:
+        return torch in self.torch or self.headers_for(torch) is not None
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: Version | None
+    requires: dict[str, SpecifierSet]
+    source: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    spec: str
+    why: str
+    source: tuple[str, ...]
+
+
+@dataclass
+class Matrix:
+    path: str
+    sources: dict[str, str]
+    cuda: list[CudaRow]
+    arch_sets: dict[str, ArchSet]
+    torch: list[TorchRow]
+    mmcv_wheels: list[MmcvWheelRow]
+    mmcv_build: list[MmcvBuildRow]
+    packages: dict[str, Package]
+    mmcv_versions: list[Version]
+    pins: dict[str, Pin]
+    mmpose_runtime: list[str]
+    checkpoint: dict[str, Any]
+    indexes: dict[str, str]
+    platforms: dict[str, dict[str, Any]]
+    stack_python: tuple[tuple[int, int], tuple[int, int]]
+    stack_python_why: str
+    gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
+
+    def cuda_row(self, tag: CudaTag) -> CudaRow | None:
+        return next((r for r in self.cuda if r.tag == tag), None)
+
+    def torch_row(self, version: str) -> TorchRow | None:
+        """Exact version, or the newest row of that minor when only X.Y is given."""
+        rows = [r for r in self.torch if str(r.version) == version]
+        rows = rows or [r for r in self.torch if r.minor == version]
+        return rows[-1] if rows else None
+
+    def cc_for_name(self, name: str) -> ComputeCapability | None:
+        for pattern, cc in self.gpu_families:
+            if pattern.search(name):
+                return cc
+        return None
+
+    def cite(self, *ids: str) -> str:
+        return "[" + ", ".join(ids) + "]"
+
+
+def default_path() -> Path:
+    """The packaged copy (wheel installs), else the repository's (editable installs)."""
+    env = os.environ.get(MATRIX_ENV)
+    return Path(env) if env else resource("compat_matrix.yaml")
+
+
+def load(path: str | os.PathLike | None = None) -> Matrix:
+    path = Path(path) if path else default_path()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise HoofenvError(f"cannot read the compatibility matrix {path}", [str(exc)],
+                           hint="reinstall hoofenv: `pip install --force-reinstall hoofenv`",
+                           code="matrix-unreadable") from exc
+    return _Validator(str(path)).matrix(_parsed(path, raw))
+
+
+def _parsed(path: Path, raw: bytes) -> Any:
+    """The YAML as plain data. The shipped matrix is parsed once per content and kept as JSON in the cache, because
+    importing PyYAML and parsing cost about a third of a `hoofenv plan` from a facts file."""
+    digest = hashlib.sha256(raw).hexdigest()
+    cached = cache_root() / "compat_matrix.json" if path == resource("compat_matrix.yaml") else None
+    try:
+        kept = json.loads(cached.read_text()) if cached else None
+        if kept["sha256"] == digest:
+            return kept["data"]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(raw.decode("utf-8", "replace"), Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise HoofenvError(f"the compatibility matrix {path} is not valid YAML",
+                           [f"{where}{getattr(exc, 'problem', exc)}"],
+                           hint=f"fix the YAML syntax at that place in {path}", code="matrix-invalid") from exc
+    try:
+        if cached:
+            atomic_write_text(cached, json.dumps({"sha256": digest, "data": data}))
+    except (OSError, TypeError, ValueError, HoofenvError):
+        pass  # a read-only cache, or YAML that JSON cannot hold (dates): parsed again next time
+    return data
+
+
+class _Validator:
+    def __init__(self, path: str):
+        self.path = path
+        self.sources: dict[str, str] = {}
+
+    def fail(self, where: str, why: str) -> HoofenvError:
+        return HoofenvError(f"invalid compatibility matrix {self.path}: {where}: {why}",
+                            hint=f"correct `{where}` in {self.path} (every row needs its fields and a known source)",
+                            code="matrix-invalid")
+
+    def get(self, row: Any, key: str, where: str, kind: type | tuple = str, required: bool = True):
+        if not isinstance(row, dict):
+            raise self.fail(where, f"expected a mapping, got {type(row).__name__}")
+        if key not in row:
+            if required:
+                raise self.fail(where, f"field `{key}` is missing")
+            return None
+        value = row[key]
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(f"{where}.{key}", f"expected {names}, got {value!r}")
+        return value
+
+    def source(self, row: dict, where: str) -> tuple[str, ...]:
+        value = self.get(row, "source", where, (list, str))
+        ids = [value] if isinstance(value, str) else value
+        if not ids:
+            raise self.fail(f"{where}.source", "must name at least one source")
+        for sid in ids:
+            if sid not in self.sources:
+                raise self.fail(f"{where}.source", f"unknown source `{sid}` (define it under `sources`)")
+        conf = row.get("confidence")
+        if conf is not None and conf not in CONFIDENCE:
+            raise self.fail(f"{where}.confidence", f"`{conf}` is not one of {sorted(CONFIDENCE)}")
+        return tuple(ids)
+
+    def parse(self, fn, value, where: str):
+        try:
+            return fn(value)
+        except (HoofenvError, InvalidVersion, InvalidSpecifier, ValueError, TypeError) as exc:
+            reason = exc.message if isinstance(exc, HoofenvError) else str(exc)
+            raise self.fail(where, reason) from exc
+
+    def matrix(self, data: Any) -> Matrix:
+        if not isinstance(data, dict):
+            raise self.fail("(top level)", "expected a mapping")
+        if data.get("schema") != 1:
+            raise self.fail("schema", f"unsupported schema {data.get('schema')!r}; this hoofenv reads schema 1")
+        self.sources = self.get(data, "sources", "(top level)", dict)
+        cuda = self.cuda(data)
+        known_tags = {r.tag for r in cuda} | {CudaTag.parse("cpu")}
+        arch_sets = self.arch_sets(data)
+        packages, mmcv_versions = self.packages(data)
+        checkpoint, indexes, platforms = self.settings(data)
+        stack_python, stack_why = self.stack_python(data)
+        return Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
+                      self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
+                      self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
+                      stack_why, self.gpu_families(data))
+
+    def cuda(self, data: dict) -> list[CudaRow]:
+        rows = []
+        for i, row in enumerate(self.get(data, "cuda", "(top level)", list)):
+            where = f"cuda[{i}]"
+            tag = self.parse(CudaTag.parse, self.get(row, "tag", where), f"{where}.tag")
+            drivers = self.get(row, "min_driver", where, dict)
+            if "linux" not in drivers:
+                raise self.fail(f"{where}.min_driver", "needs a `linux` entry")
+            parsed = {k: self.parse(DriverVersion.parse, str(v), f"{where}.min_driver.{k}")
+                      for k, v in drivers.items()}
+            rows.append(CudaRow(tag, parsed, self.source(row, where)))
+        return rows
+
+    def arch_sets(self, data: dict) -> dict[str, ArchSet]:
+        sets = {}
+        for name, row in self.get(data, "arch_sets", "(top level)", dict).items():
+            where = f"arch_sets.{name}"
+            arch = tuple(self.parse(ComputeCapability.parse, str(a), f"{where}.arch")
+                         for a in self.get(row, "arch", where, list))
+            sets[name] = ArchSet(name, arch, bool(row.get("ptx", False)), self.source(row, where))
+        return sets
+
+    def torch(self, data: dict, known_tags: set, arch_sets: dict[str, ArchSet]) -> list[TorchRow]:
+        rows = []
+        for i, row in enumerate(self.get(data, "torch", "(top level)", list)):
+            version = self.parse(Version, self.get(row, "version", f"torch[{i}]"), f"torch[{i}].version")
+            where = f"torch[{i}] ({version})"
+            self.parse(Version, self.get(row, "torchvision", where), f"{where}.torchvision")
+            py = self.get(row, "python", where, list)
+            if len(py) != 2:
+                raise self.fail(f"{where}.python", "expected [lowest, highest] CPython minor, e.g. ['3.8', '3.11']")
+            py_range = tuple(self.parse(_minor, str(p), f"{where}.python") for p in py)
+            builds = {}
+            for tag_text, set_name in self.get(row, "builds", where, dict).items():
+                tag = self.parse(CudaTag.parse, tag_text, f"{where}.builds")
+                if tag not in known_tags:
+                    raise self.fail(f"{where}.builds.{tag_text}", "CUDA tag not defined under `cuda`")
+                if tag.is_cpu:
+                    builds[tag] = None
+                    continue
+                if set_name not in arch_sets:
+                    raise self.fail(f"{where}.builds.{tag_text}",
+                                    f"arch set `{set_name}` is not defined under `arch_sets`")
+                builds[tag] = arch_sets[set_name]
+            rows.append(TorchRow(version, row["torchvision"], py_range, builds, self.source(row, where),
+                                 row.get("confidence", "verified")))
+        return sorted(rows, key=lambda r: r.version)
+
+    def mmcv_wheels(self, data: dict, known_tags: set) -> list[MmcvWheelRow]:
+        rows = []
+        for i, row in enumerate(self.get(data, "mmcv_wheels", "(top level)", list)):
+            where = f"mmcv_wheels[{i}]"
+            mmcv = self.parse(Version, self.get(row, "mmcv", where), f"{where}.mmcv")
+            tags = frozenset(self.parse(CudaTag.parse, t, f"{where}.cuda") for t in self.get(row, "cuda", where, list))
+            for tag in tags - known_tags:
+                raise self.fail(f"{where}.cuda", f"CUDA tag `{tag}` not defined under `cuda`")
+            pys = self.get(row, "python", where, list)
+            for tag in pys:
+                if not re.fullmatch(r"cp3\d+", str(tag)):
+                    raise self.fail(f"{where}.python", f"`{tag}` is not a CPython tag like cp311")
+            rows.append(MmcvWheelRow(mmcv, str(self.get(row, "torch", where)), tags, frozenset(pys),
+                                     frozenset(self.get(row, "platforms", where, list)), self.source(row, where)))
+        return rows
+
+    def mmcv_build(self, data: dict) -> list[MmcvBuildRow]:
+        rows = []
+        for i, row in enumerate(self.get(data, "mmcv_build", "(top level)", list)):
+            where = f"mmcv_build[{i}]"
+            build_torch = tuple(
+                (self.parse(SpecifierSet, spec, f"{where}.build_torch"), str(v))
+                for spec, v in (self.get(row, "build_torch", where, dict, required=False) or {}).items()
+            )
+            rows.append(MmcvBuildRow(
+                mmcv=self.parse(Version, self.get(row, "mmcv", where), f"{where}.mmcv"),
+                torch=self.parse(SpecifierSet, self.get(row, "torch", where), f"{where}.torch"),
+                build_torch=build_torch,
+                needs=tuple(self.get(row, "needs", where, list)),
+                cuda_needs=self.get(row, "cuda_needs", where),
+                minutes=self.get(row, "minutes", where, dict),
+                peak_memory_gib=float(self.get(row, "peak_memory_gib", where, (int, float))),
+                source=self.source(row, where),
+            ))
+        return rows
+
+    def packages(self, data: dict) -> tuple[dict[str, Package], list[Version]]:
+        packages, mmcv_versions = {}, []
+        for name, row in self.get(data, "packages", "(top level)", dict).items():
+            where = f"packages.{name}"
+            src = self.source(row, where)
+            if name == "mmcv":
+                mmcv_versions = sorted((self.parse(Version, v, f"{where}.versions")
+                                        for v in self.get(row, "versions", where, list)), reverse=True)
+                continue
+            requires = {k: self.parse(SpecifierSet, v, f"{where}.requires.{k}")
+                        for k, v in (self.get(row, "requires", where, dict, required=False) or {}).items()}
+            packages[name] = Package(name, self.parse(Version, self.get(row, "version", where), f"{where}.version"),
+                                     requires, src)
+        for needed in ("mmengine", "mmdet", "mmpose"):
+            if needed not in packages:
+                raise self.fail("packages", f"`{needed}` is missing")
+        return packages, mmcv_versions
+
+    def pins(self, data: dict) -> dict[str, Pin]:
+        pins = {}
+        for name, row in self.get(data, "pins", "(top level)", dict).items():
+            where = f"pins.{name}"
+            spec = self.get(row, "spec", where)
+            self.parse(SpecifierSet, spec, f"{where}.spec")
+            pins[name] = Pin(name, spec, self.get(row, "why", where), self.source(row, where))
+        return pins
+
+    def mmpose_runtime(self, data: dict) -> list[str]:
+        runtime = self.get(data, "mmpose_runtime", "(top level)", list)
+        self.source({"source": data.get("mmpose_runtime_source")}, "mmpose_runtime_source")
+        return runtime
+
+    def settings(self, data: dict) -> tuple[dict, dict, dict]:
+        """checkpoint, indexes and platforms."""
+        checkpoint = self.get(data, "checkpoint", "(top level)", dict)
+        self.parse(Version, self.get(checkpoint, "weights_only_default_from", "checkpoint"),
+                   "checkpoint.weights_only_default_from")
+        self.source(checkpoint, "checkpoint")
+        indexes = self.get(data, "indexes", "(top level)", dict)
+        for key in ("torch", "mmcv_base", "mmcv"):
+            self.get(indexes, key, "indexes")
+        platforms = self.get(data, "platforms", "(top level)", dict)
+        self.get(platforms, "train", "platforms", dict)
+        return checkpoint, indexes, platforms
+
+    def stack_python(self, data: dict) -> tuple[tuple, str]:
+        sp = self.get(data, "stack_python", "(top level)", dict)
+        sp_range = self.get(sp, "range", "stack_python", list)
+        if len(sp_range) != 2:
+            raise self.fail("stack_python.range", "expected [lowest, highest] CPython minor")
+        stack_python = tuple(self.parse(_minor, str(p), "stack_python.range") for p in sp_range)
+        why = self.get(sp, "why", "stack_python")
+        self.source(sp, "stack_python")
+        return stack_python, why
+
+    def gpu_families(self, data: dict) -> list:
+        families = []
+        for i, row in enumerate(self.get(data, "gpu_families", "(top level)", list)):
+            where = f"gpu_families[{i}]"
+            pattern = self.parse(re.compile, self.get(row, "pattern", where), f"{where}.pattern")
+            families.append((pattern, self.parse(ComputeCapability.parse, str(self.get(row, "cc", where)),
+                                                 f"{where}.cc")))
+        self.source({"source": data.get("gpu_families_source")}, "gpu_families_source")
+        return families
+
+
+def _minor(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)

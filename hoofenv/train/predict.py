@@ -1,0 +1,65 @@
+"""`hoofenv predict`: top-down inference with a hoofenv checkpoint, in the managed env (inenv/predict_runner.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from hoofenv.errors import HoofenvError, UsageError
+from hoofenv.inenv import protocol
+from hoofenv.machine import inenv
+from hoofenv.train.options import TrainOptions
+from hoofenv.train.preflight import stack_python
+
+
+def find_config(ckpt: Path, config: str | None) -> Path:
+    """The rendered config beside the checkpoint (WORK_DIR/config.py), unless given."""
+    if config:
+        path = Path(config).expanduser().resolve()
+        if not path.is_file():
+            raise UsageError(f"--config {config}: no such file")
+        return path
+    cand = ckpt.parent / "config.py"
+    if not cand.is_file():
+        raise UsageError(f"no config.py beside {ckpt}",
+                         hint="pass --config WORK_DIR/config.py (the one `hoofenv train` rendered)")
+    return cand
+
+
+def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, config: str | None = None,
+            env: str | None = None, python: str | None = None, device: str = "cpu", export: str | None = None,
+            trust_checkpoint: bool = False, emit: Callable[[dict], None] | None = None) -> Path:
+    emit = emit or (lambda e: None)
+    ckpt_path = Path(ckpt).expanduser()
+    if not ckpt_path.is_file():
+        raise UsageError(f"{ckpt}: no such checkpoint")
+    cfg = find_config(ckpt_path.resolve(), config)
+    missing = [i for i in images if not Path(i).is_file()]
+    if missing:
+        raise UsageError(f"{len(missing)} image(s) not found", causes=missing[:5])
+    if bboxes and not Path(bboxes).is_file():
+        raise UsageError(f"--bboxes {bboxes}: no such file")
+    if export not in (None, "onnx"):
+        raise UsageError(f"--export {export}: only onnx")
+    py = stack_python(TrainOptions(data="", env=env, python=python))
+    args = [str(cfg), str(ckpt_path.resolve()), *[str(Path(i).resolve()) for i in images],
+            "-o", str(Path(out).resolve()), "--device", device]
+    if bboxes:
+        args += ["--bboxes", str(Path(bboxes).resolve())]
+    if trust_checkpoint:
+        args.append("--trust-checkpoint")
+    if export == "onnx":
+        args.append("--export-onnx")
+    lines: list[str] = []
+    rc = inenv.stream(inenv.command(py, "predict", args), emit, lambda text: lines.append(text) and None)
+    if rc == protocol.EXIT_CHECKPOINT_REFUSED:
+        raise HoofenvError(f"torch refused to load {ckpt} with weights_only=True",
+                           causes=["it is not in a hoofenv work dir and holds Python objects beyond tensors"],
+                           hint="pass --trust-checkpoint if you trust where it came from", code="checkpoint-refused")
+    if rc == protocol.EXIT_MISSING_PACKAGE:
+        raise HoofenvError("ONNX export needs the `onnx` package in the training env (predictions were written)",
+                           hint=f"{py} -m pip install onnx", code="onnx-missing")
+    if rc != protocol.EXIT_OK:
+        raise HoofenvError(f"prediction failed (exit {rc})", output=[t for t in lines if t.strip()][-12:],
+                           code="predict-failed")
+    return Path(out)

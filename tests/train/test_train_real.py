@@ -1,0 +1,136 @@
+"""Real MMEngine training on the CPU with the bundled config: tiny synthetic data, 64x64 input, a few iterations.
+
+Needs the real stack (`stack_python`); each run is a subprocess of `hoofenv train`, ~10-30 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
+
+TINY = ["--pretrained", "none", "--batch-size", "4", "--input-size", "64x64", "--val-interval", "1",
+        "--skip-verify", "--deterministic"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    from hoofenv.data.synthetic import generate
+
+    return generate(tmp_path_factory.mktemp("data") / "hooves", n_train=8, n_val=4, seed=3, image_size=(96, 96))
+
+
+def train(stack_python, data, work_dir, *extra, epochs=2, workers="1"):
+    return run_cli("train", "--data", str(data), "--python", str(stack_python), "--work-dir", str(work_dir),
+                   "--epochs", str(epochs), "--workers", workers, *TINY, *extra)
+
+
+@pytest.fixture(scope="module")
+def trained(stack_python, tiny_data, tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("run") / "w"
+    proc = train(stack_python, tiny_data, work, epochs=3)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return work
+
+
+def state(stack_python, ckpt: Path) -> dict:
+    """meta epoch/iter and a digest of every tensor of state_dict, read in the stack (our own file: trusted)."""
+    code = (
+        "import sys, json, hashlib, torch\n"
+        "c = torch.load(sys.argv[1], map_location='cpu', weights_only=False)\n"
+        "sd = c['state_dict']\n"
+        "out = {k: hashlib.sha1(v.detach().contiguous().numpy().tobytes()).hexdigest() for k, v in sd.items()}\n"
+        "print(json.dumps({'epoch': c['meta']['epoch'], 'iter': c['meta']['iter'], 'tensors': out,\n"
+        "  'ema': sorted(c.get('ema_state_dict', {}))[:3]}))\n"
+    )
+    proc = subprocess.run([str(stack_python), "-c", code, str(ckpt)], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_real_training_writes_every_output(trained: Path):
+    for name in ("best.pth", "last.pth", "config.py", "metainfo.py", "metrics.json", "loss.png", "metrics.png",
+                 "report.md", "train.log", "run_info.json"):
+        assert (trained / name).exists(), name
+    assert (trained / "best.pth").resolve().name.startswith("best_coco_AP_epoch_")
+    epochs = json.loads((trained / "metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    for e in epochs:
+        assert e["loss"] > 0 and e["s_per_iter"] > 0 and e["iter"] == 2 * e["epoch"]
+        assert 0 <= e["metrics"]["coco/AP"] <= 1 and 0 <= e["metrics"]["PCK"] <= 1
+    config = (trained / "config.py").read_text()
+    assert "data_root = '/" in config and "metainfo_file = '/" in config
+    report = (trained / "report.md").read_text()
+    for word in ("best coco/AP", "s per epoch", "torch", "mmpose", "train images", "CPU"):
+        assert word in report, word
+    log = (trained / "train.log").read_text()
+    assert "execution ORDER" in log  # the hook-priority table explained once, under it
+    assert log.count("execution ORDER") == 1
+    assert (trained / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mim_train_runs_the_rendered_config(stack_python, trained: Path, tmp_path):
+    """The seed's users train with `mim train mmpose CONFIG`: openmim is installed held to the pins, and the config
+    hoofenv renders is a plain MMEngine config that mim's path (mmpose's packaged tools/train.py) runs as is."""
+    work = tmp_path / "mim"
+    proc = subprocess.run([str(stack_python), "-m", "mim", "train", "mmpose", str(trained / "config.py"), "--gpus",
+                           "0", "--work-dir", str(work)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "Training finished successfully" in proc.stdout + proc.stderr
+    assert (work / "epoch_3.pth").exists() and (work / "last_checkpoint").exists(), sorted(work.iterdir())
+
+
+def test_interrupted_run_resumes_to_the_same_state(stack_python, tiny_data, trained, tmp_path):
+    work = tmp_path / "w"
+    first = train(stack_python, tiny_data, work, "--stop-after-epoch", "1", epochs=3)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert state(stack_python, Path((work / "last_checkpoint").read_text().strip()))["epoch"] == 1
+    again = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir", str(work),
+                    "--resume", "--skip-verify")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "starting at epoch 2" in again.stdout
+    a = state(stack_python, (trained / "last.pth").resolve())
+    b = state(stack_python, (work / "last.pth").resolve())
+    assert (a["epoch"], a["iter"]) == (b["epoch"], b["iter"]) == (3, 6)
+    differ = [k for k in a["tensors"] if a["tensors"][k] != b["tensors"][k]]
+    assert not differ, f"{len(differ)} of {len(a['tensors'])} tensors differ, e.g. {differ[:3]}"
+    epochs = json.loads((work / "metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+
+
+def test_resume_refused_without_a_run(stack_python, tiny_data, tmp_path):
+    proc = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir",
+                   str(tmp_path / "empty"), "--resume", "--skip-verify")
+    assert proc.returncode == 1 and "nothing to resume" in proc.stderr
+
+
+def test_incremental_from_checkpoint(stack_python, tiny_data, trained, tmp_path):
+    work = tmp_path / "inc"
+    proc = train(stack_python, tiny_data, work, "--from", str(trained / "best.pth"), "--trust-checkpoint", epochs=1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (work / "train.log").read_text()
+    assert "Load checkpoint from" in log and str((trained / "best.pth").resolve()) in log
+    assert json.loads((work / "metrics.json").read_text())["epochs"][0]["epoch"] == 1  # a new run
+    # a used work dir is not silently overwritten
+    again = train(stack_python, tiny_data, work, "--from", str(trained / "best.pth"), epochs=1)
+    assert again.returncode == 1 and "already holds a run" in again.stderr
+
+
+def test_foreign_checkpoint_keeps_weights_only(stack_python, tiny_data, trained, tmp_path):
+    """A checkpoint from elsewhere holding an arbitrary object is refused unless --trust-checkpoint."""
+    foreign = tmp_path / "foreign.pth"
+    code = ("import sys, argparse, torch\n"
+            "c = torch.load(sys.argv[1], map_location='cpu', weights_only=False)\n"
+            "torch.save({'state_dict': c['state_dict'], 'meta': {'note': argparse.Namespace(a=1)}}, sys.argv[2])\n")
+    subprocess.run([str(stack_python), "-c", code, str((trained / "best.pth").resolve()), str(foreign)], check=True)
+    refused = train(stack_python, tiny_data, tmp_path / "r", "--from", str(foreign), epochs=1)
+    assert refused.returncode == 1
+    assert "weights_only" in refused.stderr and "--trust-checkpoint" in refused.stderr
+    trusted = train(stack_python, tiny_data, tmp_path / "t", "--from", str(foreign), "--trust-checkpoint",
+                    epochs=1)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
