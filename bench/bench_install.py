@@ -74,7 +74,7 @@ def main() -> None:
     def hoofenv(i):
         d = tmp / f"h{i}"
         return sh([sys.executable, "-m", "hoofenv", "install", *STACK, "--installer", "uv", "--env", str(d / "env"),
-                   "--lock", str(d / "hoofenv.install.lock"), "--no-verify"], env=env, cwd=REPO)
+                   "--lock", str(d / "hoofenv.lock"), "--no-verify"], env=env, cwd=REPO)
 
     def raw_uv(i):
         d = tmp / f"u{i}"

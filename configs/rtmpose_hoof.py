@@ -1,7 +1,7 @@
 # RTMPose (t/s/m) for hoof keypoints: an MMEngine/MMPose config.
 #
 # `hoofenv train` renders this file into WORK_DIR/config.py, replacing the values between the two
-# "hoofenv parameters" markers with absolute paths and the chosen sizes (hoofenv/trainconfig.py).
+# "hoofenv parameters" markers with absolute paths and the chosen sizes (hoofenv/train/config.py).
 # It is also a complete config on its own: edit the parameters and run
 #     mim train mmpose configs/rtmpose_hoof.py      (or tools/train.py of an MMPose checkout)
 # Why each choice: docs/train.md.

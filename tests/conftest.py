@@ -102,7 +102,7 @@ def stack_python() -> Path:
     where = _stack_dir()
     env = {**os.environ, "HOOFENV_TORCH_INDEX_URL": os.environ.get("HOOFENV_TORCH_INDEX_URL", "none")}
     proc = subprocess.run([sys.executable, "-m", "hoofenv", "install", *STACK_ARGS, "--installer", "uv",
-                           "--env", str(where / "env"), "--lock", str(where / "hoofenv.install.lock"), "--no-verify"],
+                           "--env", str(where / "env"), "--lock", str(where / "hoofenv.lock"), "--no-verify"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=3600)
     if proc.returncode != 0:
         pytest.fail(f"hoofenv install of the real stack failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")

@@ -1,4 +1,4 @@
-"""hoofenv.install.lock: what an install put into the env, exactly (versions, files, index URLs, sha256), with the plan and
+"""hoofenv.lock: what an install put into the env, exactly (versions, files, index URLs, sha256), with the plan and
 a facts summary. `hoofenv install --locked` reinstalls exactly those files (hash-checked) and refuses when the plan
 computed now differs from the locked one (drift)."""
 

@@ -107,7 +107,7 @@ def test_install_order_pins_lock_and_layout(world, good):
     assert "chumpy" not in have, "mmpose must be installed without chumpy"
     plan = json.loads((env / "hoofenv-plan.json").read_text())
     assert plan["torch"] == "2.1.2" and plan["mmcv"]["source"] == "wheel"
-    lock = json.loads((cwd / "hoofenv.install.lock").read_text())
+    lock = json.loads((cwd / "hoofenv.lock").read_text())
     pk = {p["name"]: p for p in lock["packages"]}
     assert pk["torch"]["version"] == "2.1.2+cpu" and "/torch/cpu" in pk["torch"]["index"]
     assert all(p["sha256"] and len(p["sha256"]) == 64 for p in lock["packages"]), \
@@ -141,13 +141,13 @@ def test_a_later_pip_install_in_the_env_keeps_the_pins(world, good):
 def test_rerun_on_a_good_env_changes_nothing(world, good):
     cwd, _ = good
     env = cwd / ".hoofenv" / "env"
-    target, lock_before = os.readlink(env), (cwd / "hoofenv.install.lock").read_text()
+    target, lock_before = os.readlink(env), (cwd / "hoofenv.lock").read_text()
     proc = hoof(world, cwd, *STACK)
     assert proc.returncode == 0, proc.stderr
     assert "nothing to do" in proc.stderr
     code, out = hoof_json(world, cwd, *STACK)
     assert code == 0 and out["noop"] is True and out["changed"] is False
-    assert os.readlink(env) == target and (cwd / "hoofenv.install.lock").read_text() == lock_before
+    assert os.readlink(env) == target and (cwd / "hoofenv.lock").read_text() == lock_before
 
 
 def test_mmcv_is_binary_only_sdist_is_refused(world, tmp_path):
@@ -166,7 +166,7 @@ def test_pip_installer_same_result(world, tmp_path):
     have = installed(tmp_path / "penv")
     assert have["numpy"] == "1.26.4" and have["mmpose"] == "1.3.2" and "chumpy" not in have
     assert any("-m pip install" in s.get("command", "") for s in out["steps"])
-    lock = json.loads((tmp_path / "hoofenv.install.lock").read_text())
+    lock = json.loads((tmp_path / "hoofenv.lock").read_text())
     assert lock["installer"] == "pip" and all(p["sha256"] and p["index"] for p in lock["packages"]), lock["packages"]
 
 
@@ -184,7 +184,7 @@ def test_mirrors_by_flag_and_env_var(world, tmp_path):
         assert code == 0, out
         assert any(r.startswith("/simple/mmdet") for r in mirror.requests), mirror.requests[:5]
         assert any(r.startswith("/torch/cpu/torch") for r in mirror.requests)
-        lock = json.loads((tmp_path / "hoofenv.install.lock").read_text())
+        lock = json.loads((tmp_path / "hoofenv.lock").read_text())
         assert mirror.url in json.dumps(lock["sources"])
     finally:
         mirror.stop()
@@ -209,7 +209,7 @@ def test_locked_reproduces_exactly_and_refuses_drift(world, tmp_path):
     code, out = hoof_json(world, tmp_path, *STACK, "--installer", "uv")
     assert code == 0, out
     first = installed(tmp_path / ".hoofenv" / "env")
-    lock_text = (tmp_path / "hoofenv.install.lock").read_text()
+    lock_text = (tmp_path / "hoofenv.lock").read_text()
     shutil.rmtree(tmp_path / ".hoofenv")
     # a machine whose pip config holds a range constraint (this one: torch<=2.14.1) must not stop --require-hashes
     (tmp_path / "cons.txt").write_text("numpy<2\n")  # pip's `constraint` setting, as PIP_CONSTRAINT sets it
@@ -218,7 +218,7 @@ def test_locked_reproduces_exactly_and_refuses_drift(world, tmp_path):
     assert code == 0, out
     assert [s["name"] for s in out["steps"]][-1] == "locked" and "--require-hashes" in out["steps"][-1]["command"]
     assert installed(tmp_path / ".hoofenv" / "env") == first
-    assert (tmp_path / "hoofenv.install.lock").read_text() == lock_text, "--locked never rewrites the lock"
+    assert (tmp_path / "hoofenv.lock").read_text() == lock_text, "--locked never rewrites the lock"
     # drift: the plan computed now (another torch) differs from the lock
     code, out = hoof_json(world, tmp_path, *OLDER, "--locked")
     assert code == 1 and out["error"]["code"] == "lock-drift", out
@@ -228,7 +228,7 @@ def test_locked_reproduces_exactly_and_refuses_drift(world, tmp_path):
     for p in lock["packages"]:
         if p["name"] == "numpy":
             p["sha256"] = "0" * 64
-    (tmp_path / "hoofenv.install.lock").write_text(json.dumps(lock))
+    (tmp_path / "hoofenv.lock").write_text(json.dumps(lock))
     shutil.rmtree(tmp_path / ".hoofenv")
     code, out = hoof_json(world, tmp_path, *STACK, "--installer", "uv", "--locked")
     assert code == 1 and "locked" in out["error"]["code"], out

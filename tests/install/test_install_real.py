@@ -48,7 +48,7 @@ def test_real_rerun_is_a_noop(stack_python):
     where = env.parent
     proc = subprocess.run([sys.executable, "-m", "hoofenv", "install", "--torch", "2.14.1", "--cuda", "cpu",
                            "--python", f"{sys.version_info[0]}.{sys.version_info[1]}", "--env", str(env),
-                           "--lock", str(where / "hoofenv.install.lock"), "--json"],
+                           "--lock", str(where / "hoofenv.lock"), "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=600,
                           env={**__import__("os").environ, "HOOFENV_TORCH_INDEX_URL":
                                                             __import__("os").environ.get("HOOFENV_TORCH_INDEX_URL", "none")})
