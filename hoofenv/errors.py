@@ -26,6 +26,7 @@ PROBLEM = 1  # the input was understood, and hoofenv found a problem or refused
 CODES: dict[str, str] = {
     "error": "an unclassified failure",
     "usage": "a flag, argument or variable is wrong",
+    "os-error": "the filesystem refused (full disk, permissions, a folder where a file belongs)",
     # machine facts and the matrix
     "facts-unreadable": "the --facts file cannot be read",
     "facts-invalid": "the --facts file is not valid facts JSON",
