@@ -51,7 +51,11 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
     if export == "onnx":
         args.append("--export-onnx")
     lines: list[str] = []
-    rc = inenv.stream(inenv.command(py, "predict", args), emit, lambda text: lines.append(text) and None)
+
+    def keep(text: str) -> None:
+        lines.append(text)
+
+    rc = inenv.stream(inenv.command(py, "predict", args), emit, keep)
     if rc == protocol.EXIT_CHECKPOINT_REFUSED:
         raise HoofenvError(f"torch refused to load {ckpt} with weights_only=True",
                            causes=["it is not in a hoofenv work dir and holds Python objects beyond tensors"],
