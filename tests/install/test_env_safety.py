@@ -75,8 +75,11 @@ CASES = [  # --env value, exit code, error code, words in the message or causes
 ]
 
 
-@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "install"])
-@pytest.mark.parametrize("where, exit_code, code, words", CASES, ids=[c[0] for c in CASES])
+RUNS = [(*case, False) for case in CASES] + [(*case, True) for case in CASES if case[0] in ("mydata", ".", "/usr")]
+
+
+@pytest.mark.parametrize("where, exit_code, code, words, dry", RUNS,
+                         ids=[f"{r[0]}{'-dry-run' if r[4] else ''}" for r in RUNS])
 def test_install_refuses_what_it_did_not_make_and_changes_nothing(project, tmp_path, where, exit_code, code, words,
                                                                   dry):
     before = tree(tmp_path / "w")  # hoofenv's own cache (tmp_path/cache) is not compared
@@ -88,7 +91,7 @@ def test_install_refuses_what_it_did_not_make_and_changes_nothing(project, tmp_p
     assert "nothing was changed" in out["error"]["causes"] and out["error"]["hint"]
     assert f"--env {where} " not in out["error"]["hint"] + " "
     assert tree(tmp_path / "w") == before, "a refused install changed something"
-    if not dry:  # the human form: the reason, then the fix
+    if where == "mydata" and not dry:  # the human form: the reason, then the fix
         text = hoof(project, *args, cache=tmp_path / "cache").stderr
         assert text.startswith("error: --env ") and "\nhint: " in text and "Traceback" not in text, text
         assert tree(tmp_path / "w") == before
@@ -237,3 +240,56 @@ def test_switch_replaces_hoofenvs_own_things_only(tmp_path):
     env3 = tmp_path / "env3"
     env3.mkdir()
     assert staging.switch(env3, stage(staging.stage_root(env3), "y-0", True)) is None and env3.is_symlink()
+
+
+# -- the mmcv wheel cache: only whole wheels, leftovers reclaimed (quick stand-in build steps) -------------------
+class Notes:
+    def __init__(self):
+        self.lines = []
+
+    def note(self, text, level="info"):
+        self.lines.append(text)
+
+    def step_started(self, label):
+        pass
+
+    def step_output(self, label, line, elapsed):
+        pass
+
+    def step_finished(self, label, ok, seconds):
+        pass
+
+
+def test_mmcv_cache_takes_only_whole_wheels_and_reclaims_leftovers(tmp_path, monkeypatch):
+    from hoofenv.commands.main import build_parser
+    from hoofenv.commands.options import plan_from
+    from hoofenv.install import mmcv_build
+    from hoofenv.install.recipe import Step
+
+    monkeypatch.setenv("HOOFENV_CACHE_DIR", str(tmp_path / "cache"))
+    facts = REPO / "tests" / "fixtures" / "facts" / "nogpu-debian12.json"
+    _, plan = plan_from(build_parser().parse_args(["install", "--facts", str(facts), *STACK, "--mmcv-source",
+                                                   "build"]))
+    cached = mmcv_build.lookup(plan)
+    out = mmcv_build.build_dir(cached) / "out"
+    # what a build killed mid-compile and a store killed mid-copy left behind
+    (mmcv_build.build_dir(cached) / "venv").mkdir(parents=True)
+    half = cached.folder.with_name(f".{cached.key}.tmp999999")
+    half.mkdir(parents=True)
+    (half / "mmcv-2.1.0-py3-none-any.whl").write_bytes(b"half")
+    assert cached.wheel is None, "a temp folder is never a cache entry"
+    fail = [Step("build-mmcv", "compile (fails)", [sys.executable, "-c", "raise SystemExit('boom')"])]
+    notes = Notes()
+    with pytest.raises(HoofenvError) as err:
+        mmcv_build.build(plan, fail, cached, notes)
+    assert err.value.code == "step-failed:build-mmcv" and cached.wheel is None and not cached.folder.exists()
+    assert not half.exists() and "removed what an earlier, unfinished mmcv build left" in notes.lines[0]
+    assert list(mmcv_build.build_dir(cached).glob("logs/*.log")), "a failed build keeps the log its error names"
+    write = f"open({str(out / 'mmcv-2.1.0-py3-none-any.whl')!r}, 'wb').write(b'whole')"
+    notes = Notes()
+    assert mmcv_build.build(plan, [Step("build-mmcv", "compile", [sys.executable, "-c", write])], cached, notes)
+    assert cached.wheel.read_bytes() == b"whole" and (cached.folder / "hoofenv-build.json").exists()
+    assert not mmcv_build.build_dir(cached).exists()
+    assert sorted(p.name for p in cached.folder.parent.iterdir()) == [cached.key], "no temp folder left"
+    notes = Notes()  # a build that finds the wheel once it holds the key's lock builds nothing
+    assert mmcv_build.build(plan, fail, cached, notes) == [] and "built meanwhile" in notes.lines[0]
