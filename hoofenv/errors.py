@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     "no-uv": "--installer uv without uv",
     "no-python": "the plan's Python cannot be obtained",
     "system-python": "--current on a system Python",
+    "env-protected": "the env path is a system folder or holds the project, home, the running Python or the cache",
+    "env-not-hoofenv": "something hoofenv did not make is at the env path (or its stage folder): refused, untouched",
     "disk-full": "not enough free disk for the install",
     "no-mmcv-wheel": "no mmcv wheel to use",
     "build-no-wheel": "the mmcv build wrote no wheel",

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
         atomic_write_text(args.facts_out, facts.to_json() + "\n")
     env = Environment.current() if args.current else Environment.default(args.env)
-    report = diagnose(facts, plan, env)
+    report = diagnose(facts, plan, env, current=args.current)
     if args.json:
         emit_json(report.to_dict())
     else:

@@ -91,6 +91,20 @@ class TerminalProgress:
                stderr=True)
 
 
+def json_progress():
+    """With --json, stdout is the result; warnings (waiting for another install, resuming) still go to stderr."""
+    from hoofenv.install.runner import Progress
+
+    class WarningsOnly(Progress):
+        def note(self, text: str, level: str = "info") -> None:
+            if level == "warn":
+                from hoofenv.commands.output import line
+
+                line(f"warning: {text}", stderr=True)
+
+    return WarningsOnly()
+
+
 def render_dry_run(result: dict, plan) -> None:
     from hoofenv.commands.output import line
     from hoofenv.machine.environment import PLAN_FILE
@@ -105,6 +119,8 @@ def render_dry_run(result: dict, plan) -> None:
     if "stage" in result:
         switch = "" if result["stage"] == result["env"] else f"; switch {result['env']} -> {result['stage']}"
         line(f"# then: write {result['stage']}/{PLAN_FILE}, {result['lock']}{switch}; hoofenv verify")
+    if result.get("would_remove"):
+        line("# first, remove hoofenv's stale stages: " + ", ".join(result["would_remove"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.commands.output import emit_json
     from hoofenv.errors import UsageError
     from hoofenv.install import pipeline
-    from hoofenv.install.runner import Progress
     from hoofenv.install.sources import sources_from
 
     if args.current and args.env:
@@ -125,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     opts = pipeline.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
                             lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
                             download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib)
-    result = pipeline.install(plan, facts, opts, Progress() if args.json else TerminalProgress())
+    result = pipeline.install(plan, facts, opts, json_progress() if args.json else TerminalProgress())
     if args.dry_run and not args.json:
         render_dry_run(result, plan)
     if result.get("changed") and not args.no_verify and not args.dry_run:

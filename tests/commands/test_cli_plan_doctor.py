@@ -132,5 +132,8 @@ def test_doctor_compares_an_environment_with_the_plan(tmp_path):
     assert not [line for line in env_check["details"] if line.startswith("torch ")]
     assert "torchvision is missing" in details
     assert "mmpose is missing" in details
+    # a venv hoofenv did not make: install --env would refuse it, so the fix is --current in it, never --env it
+    assert f"--env {env_dir} " not in env_check["hint"] and "hoofenv install --current" in env_check["hint"]
+    assert any("will not replace it" in d for d in env_check["details"])
     proc = run_cli("doctor", "--facts", PROFILE, "--env", str(env_dir))
-    assert "[✗] Environment" in proc.stdout and "Fix: hoofenv install" in proc.stdout
+    assert "[✗] Environment" in proc.stdout and "Fix: . " in proc.stdout and "hoofenv install --current" in proc.stdout
