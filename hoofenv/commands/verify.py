@@ -15,12 +15,12 @@ def add_parser(sub) -> None:
     _common.add_json(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--env", metavar="PATH", help="environment to verify (default .hoofenv/env, or $HOOFENV_ENV)")
-    where.add_argument("--python", metavar="PATH", help="verify the environment of this interpreter instead")
-    p.add_argument("--plan", metavar="FILE", help="plan to compare with (default <env>/hoofenv-plan.json)")
-    p.add_argument("--config", metavar="FILE", help="training config whose type= entries must resolve")
-    p.add_argument("--data", metavar="ANN.json", help="also run `hoofenv data check` on this annotation file")
+    where.add_argument("--python", metavar="PATH", type=_common.existing_file, help="verify the environment of this interpreter instead")
+    p.add_argument("--plan", metavar="FILE", type=_common.existing_file, help="plan to compare with (default <env>/hoofenv-plan.json)")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file, help="training config whose type= entries must resolve")
+    p.add_argument("--data", metavar="ANN.json", type=_common.existing_file, help="also run `hoofenv data check` on this annotation file")
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids (e.g. mmcv.ops,registry.types)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds per check (default 120)")
+    p.add_argument("--timeout", type=_common.number(0), default=120.0, metavar="S", help="seconds per check (default 120)")
     p.set_defaults(func=run)
 
 
