@@ -29,8 +29,10 @@ def add_parser(sub) -> None:
         description="Preflight (verify, data check), render the bundled config with absolute paths into the work "
                     "dir and train with MMEngine's Runner in the managed env. Writes best.pth, last.pth, config.py, "
                     "metrics.json, loss.png, metrics.png and report.md. Exit 0 ok, 1 refused or failed.")
-    p.add_argument("--data", required=True, metavar="DIR", type=_common.existing_dir, help="dataset folder: annotations/{train,val}.json, images/")
-    p.add_argument("--config", metavar="FILE", type=_common.existing_file, help="own template with the hoofenv parameter block "
+    p.add_argument("--data", required=True, metavar="DIR", type=_common.existing_dir,
+                   help="dataset folder: annotations/{train,val}.json, images/")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file,
+                   help="own template with the hoofenv parameter block "
                                                     "(default: configs/rtmpose_hoof.py)")
     p.add_argument("--epochs", type=_common.count(1), default=60, metavar="N")
     p.add_argument("--batch-size", default="auto", metavar="auto|N", type=_common.auto_or_count(1),
@@ -45,7 +47,8 @@ def add_parser(sub) -> None:
                    help="base learning rate (AdamW); default 4e-3 x sqrt(batch/256), RTMPose's rate scaled to the batch")
     p.add_argument("--work-dir", metavar="DIR", type=_common.dir_to_write, help="default work_dirs/hoof_rtmpose-SIZE")
     p.add_argument("--env", metavar="PATH", help="the managed env (default $HOOFENV_ENV or .hoofenv/env)")
-    p.add_argument("--python", metavar="PATH", type=_common.existing_file, help="python of a training stack (instead of --env)")
+    p.add_argument("--python", metavar="PATH", type=_common.existing_file,
+                   help="python of a training stack (instead of --env)")
     g = p.add_argument_group("runs and checkpoints")
     g.add_argument("--resume", action="store_true", help="continue the work dir's last run exactly")
     g.add_argument("--from", dest="from_ckpt", metavar="CKPT",
@@ -58,7 +61,8 @@ def add_parser(sub) -> None:
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
     g.add_argument("--stop-after-epoch", type=_common.count(1), help=argparse.SUPPRESS)
     d = p.add_argument_group("hardware")
-    d.add_argument("--gpus", type=_common.count(1), default=1, metavar="N", help="GPUs per node; >1 launches through torchrun")
+    d.add_argument("--gpus", type=_common.count(1), default=1, metavar="N",
+                   help="GPUs per node; >1 launches through torchrun")
     d.add_argument("--nnodes", type=_common.count(1), default=1, metavar="N")
     d.add_argument("--node-rank", type=_common.count(0), default=0, metavar="N", help="0 to --nnodes - 1")
     d.add_argument("--master-addr", default="127.0.0.1", type=_common.host, metavar="HOST")
