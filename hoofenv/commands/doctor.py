@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     _common.add_overrides(p)
     p.add_argument("--env", metavar="PATH", help="environment to inspect (default .hoofenv/env, or $HOOFENV_ENV)")
     p.add_argument("--current", action="store_true", help="inspect the running Python environment instead")
-    p.add_argument("--facts-out", metavar="FILE", help="also write the probed facts to FILE (for `plan --facts`)")
+    p.add_argument("--facts-out", metavar="FILE", type=_common.file_to_write,
+                   help="also write the probed facts to FILE (for `plan --facts`)")
     p.add_argument("-v", "--verbose", action="store_true", help="details for passing checks too")
     p.set_defaults(func=run)
 

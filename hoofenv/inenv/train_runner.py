@@ -92,10 +92,12 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
             if self.path.exists():  # --resume: keep the epochs before the resume point
                 try:
                     old = json.loads(self.path.read_text()).get("epochs", [])
-                except (ValueError, OSError):
+                except (ValueError, OSError, AttributeError, RecursionError):
                     old = []
-                self.epochs = [e for e in old if e.get("epoch", 0) <= runner.epoch]
-                self.durations = [e["seconds"] for e in self.epochs if "seconds" in e]
+                old = old if isinstance(old, list) else []  # a damaged file loses its history, not the run
+                self.epochs = [e for e in old if isinstance(e, dict) and isinstance(e.get("epoch"), int)
+                               and e["epoch"] <= runner.epoch]
+                self.durations = [e["seconds"] for e in self.epochs if isinstance(e.get("seconds"), (int, float))]
             protocol.emit("start", max_epochs=runner.max_epochs, iterations=len(runner.train_dataloader),
                           start_epoch=runner.epoch + 1)
 

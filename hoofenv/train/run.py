@@ -99,7 +99,7 @@ def _setup(opts: TrainOptions, emit: Emit) -> Setup:
         if opts.from_ckpt:
             raise UsageError("--resume and --from exclude each other",
                              hint="--resume continues this work dir's run; --from starts a new run from a checkpoint")
-        batch = int(trainconfig.parse_params((work_dir / "config.py").read_text()).get("train_batch_size", 0)) or None
+        batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
     else:
         if opts.from_ckpt and not Path(opts.from_ckpt).is_file():
             raise UsageError(f"--from {opts.from_ckpt}: no such checkpoint")
@@ -111,6 +111,12 @@ def _setup(opts: TrainOptions, emit: Emit) -> Setup:
     workers = trainconfig.auto_workers() if opts.workers == "auto" else int(opts.workers)
     pretrained = None if opts.resume else resolve_pretrained(opts.pretrained, size, emit)
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
+
+
+def resumed_batch(config_text: str) -> int | None:
+    """The batch size of the run being resumed, from its config; None when the block holds no usable number."""
+    batch = trainconfig.parse_params(config_text).get("train_batch_size")
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else None
 
 
 def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
