@@ -38,6 +38,7 @@ import importlib
 import json
 import os
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -118,9 +119,15 @@ def record(path) -> None:
                if name != path.name and (folder / name).is_file()}
     entries[path.name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     text = json.dumps({"format": MANIFEST_FORMAT, "written_by": "hoofenv", "checkpoints": entries}, indent=1)
-    tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, folder / MANIFEST)
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.{os.getpid()}.", suffix=".tmp", dir=folder)  # O_EXCL: no link
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, folder / MANIFEST)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def recorded(path) -> bool:

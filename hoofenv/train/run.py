@@ -155,12 +155,22 @@ def _failure(rc: int, opts: TrainOptions, setup: Setup, refused: list[dict]) -> 
                             causes=[f"RTMPose-{setup.size} at {opts.input_size[0]}x{opts.input_size[1]} "
                                     f"does not fit with {setup.batch} samples per step"],
                             hint=f"--batch-size {half}   (or --batch-size auto: halves until it fits)", code="oom")
-    trust = f"hoofenv train --data {opts.data} --work-dir {setup.work_dir} " + (
-        "--resume --trust-checkpoint" if opts.resume else "... --trust-checkpoint")
-    refusal = checkpoint_error(rc, refused[-1] if refused else None, trust)
+    event = refused[-1] if refused else None
+    refusal = checkpoint_error(rc, event, _trust_hint(opts, setup, (event or {}).get("path")))
     if refusal:
         return refusal
     log = setup.work_dir / "train.log"
     tail = [t for t in log.read_text(errors="replace").splitlines()[-15:] if t.strip()] if log.exists() else []
     return HoofenvError(f"training failed (exit {rc})", causes=[f"full log: {log}"], output=tail,
                         hint=f"read the end of {log}", code="train-failed")
+
+
+def _trust_hint(opts: TrainOptions, setup: Setup, path: str | None) -> str:
+    """The command that vouches for the refused file: the flag that named it, with --trust-checkpoint."""
+    base = f"hoofenv train --data {opts.data} --work-dir {setup.work_dir}"
+    if opts.resume:
+        return f"{base} --resume --trust-checkpoint"
+    for flag, given in (("--from", opts.from_ckpt), ("--pretrained", opts.pretrained)):
+        if given and path and Path(given).expanduser().resolve() == Path(path):
+            return f"{base} {flag} {given} --trust-checkpoint (and your other options)"
+    return f"{base} ... --trust-checkpoint"

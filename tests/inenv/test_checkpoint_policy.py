@@ -174,3 +174,16 @@ def test_resume_with_trust_vouches_for_the_last_checkpoint(tmp_path):
     opts.trust_checkpoint = False
     assert "--trust-checkpoint" not in runner_argv(Path("/py"), tmp_path / "config.py", tmp_path, opts)
     assert resumed_checkpoint(tmp_path / "nowhere") is None
+
+
+def test_train_names_the_flag_to_vouch_with(tmp_path):
+    from hoofenv.train.run import Setup, _trust_hint
+
+    setup = Setup("t", tmp_path / "w", 4, False, 1, None)
+    given = tmp_path / "zoo" / "model.pth"
+    opts = TrainOptions(data="d", from_ckpt=str(given))
+    assert _trust_hint(opts, setup, str(given)) == \
+        f"hoofenv train --data d --work-dir {tmp_path / 'w'} --from {given} --trust-checkpoint (and your other options)"
+    opts = TrainOptions(data="d", pretrained=str(given))
+    assert f"--pretrained {given} --trust-checkpoint" in _trust_hint(opts, setup, str(given))
+    assert _trust_hint(TrainOptions(data="d", resume=True), setup, None).endswith("--resume --trust-checkpoint")
