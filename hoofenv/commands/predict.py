@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--env", metavar="PATH")
     p.add_argument("--python", metavar="PATH", type=_common.existing_file)
     p.add_argument("--trust-checkpoint", action="store_true",
-                   help="load a checkpoint from elsewhere with weights_only=False (trusted files only)")
+                   help="load CKPT with weights_only=False: it can run code, for files you trust only")
     p.set_defaults(func=run)
 
 

@@ -56,7 +56,8 @@ def add_parser(sub) -> None:
     g.add_argument("--pretrained", default="default", metavar="PATH|none",
                    help="backbone: default = the official CSPNeXt checkpoint (torch hub cache), a file, or none")
     g.add_argument("--trust-checkpoint", action="store_true",
-                   help="load --from/--pretrained files with weights_only=False (they can run code: trusted only)")
+                   help="load the --from/--pretrained file (with --resume: the work dir's last checkpoint) with "
+                        "weights_only=False: it can run code, for files you trust only")
     g.add_argument("--seed", type=_common.count(0, SEED_MAX), default=21, metavar="N")
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
     g.add_argument("--stop-after-epoch", type=_common.count(1), help=argparse.SUPPRESS)
@@ -126,6 +127,7 @@ TEXT = {
     "oom": lambda e: f"oom batch_size={e['batch_size']}",
     "retry": lambda e: f"CUDA out of memory at batch {e['batch']}; retrying with batch {e['new_batch']}",
     "checkpoint-refused": lambda e: f"checkpoint refused by torch's weights_only load: {e.get('path')}",
+    "not-a-checkpoint": lambda e: f"not a checkpoint: {e.get('path')}",
     "done": lambda e: f"done: {e['work_dir']}",
     "report": lambda e: f"report: {e['path']}",
 }
