@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner.train()
     except StopAfterEpoch:
+        runner.visualizer.close()  # the tracking backends end their runs and flush, as at the end of train()
         emit0("stopped", epoch=args.stop_after_epoch)
     except Exception as exc:  # noqa: BLE001
         if "out of memory" in str(exc).lower() and "cuda" in str(exc).lower():

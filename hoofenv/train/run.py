@@ -82,11 +82,11 @@ def render_config(opts: TrainOptions, root: Path, metainfo: Path, schema, size: 
 
 def train(opts: TrainOptions, emit: Emit | None = None) -> Path:
     emit = emit or (lambda e: None)
+    scale.check(opts)
     python = stack_python(opts)
     root, train_json, val_json, images = data_paths(opts.data)
     stats = data_check(train_json, val_json, images)
     schema = Schema.from_coco(json.loads(train_json.read_text()))
-    scale.check(opts)
     if opts.slurm:
         emit({"event": "notice", "text": "--slurm: `hoofenv verify` is left to the compute nodes "
                                          "(srun hoofenv verify), the login node may have no GPU"})

@@ -167,3 +167,83 @@ def test_slurm_script_runs_two_nodes_through_srun(stack_python, tiny_data, tmp_p
     assert len({e["weights_sha256"] for e in ranks}) == 1 and {e["backend"] for e in ranks} == {"gloo"}
     assert [e["epoch"] for e in json.loads((work / "metrics.json").read_text())["epochs"]] == [1]
     assert (work / "last.pth").exists() and "global batch 4" in (work / "report.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------------- tracking
+@pytest.fixture(scope="session")
+def tracking_python(stack_python, tmp_path_factory) -> Path:
+    """A venv layered on the stack: its site-packages holds a .pth naming the stack's, and tensorboard and
+    mlflow-skinny (the matrix's pins) are installed into it alone, by the stack's pip under the stack's constraints
+    (numpy stays 1.26). The shared stack env is never changed: pip does not uninstall outside the venv."""
+    from hoofenv.stack.matrix import load
+
+    root = tmp_path_factory.mktemp("tracking") / "venv"
+    ask = ("import json, sys, sysconfig; print(json.dumps([getattr(sys, '_base_executable', sys.executable), "
+           "sysconfig.get_paths()['purelib']]))")
+    base, site = json.loads(subprocess.run([str(stack_python), "-c", ask], capture_output=True, text=True,
+                                           check=True).stdout)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(root)], check=True, timeout=300)
+    python = root / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "_hoofenv_stack.pth").write_text(site + "\n")
+    constraints = stack_python.parent.parent / "hoofenv-constraints.txt"
+    if not constraints.exists():
+        constraints = root / "constraints.txt"
+        constraints.write_text("numpy<2\n")
+    rows = load().tracking
+    pins = [*rows["tensorboard"].packages, *rows["mlflow"].packages]
+    proc = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar",
+                           "off", "--constraint", str(constraints), *pins], capture_output=True, text=True,
+                          timeout=1200)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    check = subprocess.run([str(python), "-c", "import numpy, mlflow, tensorboard; print(numpy.__version__)"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.startswith("1."), check.stdout + check.stderr
+    return python
+
+
+READ_BACK = r'''
+import glob, json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from mlflow.tracking import MlflowClient
+work = sys.argv[1]
+tb = {}
+for folder in sorted(glob.glob(work + "/*/vis_data")):
+    acc = EventAccumulator(folder)
+    acc.Reload()
+    for tag in acc.Tags()["scalars"]:
+        tb.setdefault(tag, []).extend([e.step, e.value] for e in acc.Scalars(tag))
+client = MlflowClient(tracking_uri="file://" + work + "/mlruns")
+exp = client.get_experiment_by_name("hoofenv")
+runs = client.search_runs([exp.experiment_id])
+ml = {}
+for run in runs:
+    for key in run.data.metrics:
+        ml.setdefault(key, []).extend([m.step, m.value] for m in client.get_metric_history(run.info.run_id, key))
+artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id)]
+print(json.dumps({"tb": tb, "mlflow": ml, "runs": [r.info.status for r in runs], "artifacts": artifacts,
+                  "params": runs[0].data.params.get("train_dataloader.batch_size")}))
+'''
+
+
+def test_track_tensorboard_and_mlflow_hold_metrics_json(tracking_python, tiny_data, tmp_path):
+    work = tmp_path / "tracked"
+    proc = train(tracking_python, tiny_data, work, "--track", "tensorboard", "--track", "mlflow")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "installing" not in proc.stdout  # the packages were there: nothing installed
+    read = subprocess.run([str(tracking_python), "-c", READ_BACK, str(work)], capture_output=True, text=True,
+                          timeout=300)
+    assert read.returncode == 0, read.stderr[-3000:]
+    got = json.loads(read.stdout.strip().splitlines()[-1])
+    assert got["runs"] == ["FINISHED"] and "config.py" in got["artifacts"] and got["params"] == "2"
+    epochs = json.loads((work / "metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for e in epochs:
+        expected = {"hoofenv/loss": e["loss"], "hoofenv/lr": e["lr"], "hoofenv/seconds": e["seconds"],
+                    **{k: e["metrics"][k] for k in ("coco/AP", "PCK")}}
+        for tag, value in expected.items():
+            assert [e["epoch"], value] in got["mlflow"][tag], (tag, got["mlflow"].get(tag))  # float64: exact
+            tb = dict(got["tb"][tag])
+            assert tb[e["epoch"]] == pytest.approx(value, rel=1e-6, abs=1e-9), (tag, tb)  # float32 in the file
+    assert len(got["tb"]["hoofenv/loss"]) == len(epochs) == len(got["mlflow"]["hoofenv/loss"])
