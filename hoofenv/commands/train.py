@@ -82,7 +82,7 @@ def _add_scaling(p) -> None:
                    help="an extra #SBATCH line, e.g. --sbatch-arg=--account=horses (repeatable)")
     s.add_argument("--track", action="append", default=[], choices=["tensorboard", "mlflow", "wandb"],
                    help="experiment tracking through MMEngine's vis backend (repeatable); installed on demand")
-    s.add_argument("--tracking-uri", metavar="URI", help="MLflow server (default: WORK_DIR/mlruns, a local store)")
+    s.add_argument("--tracking-uri", metavar="URI", help="MLflow store or server (default: sqlite:///WORK_DIR/mlflow.db, local)")
 
 
 def _nnodes(value: str) -> int | str:

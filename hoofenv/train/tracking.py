@@ -48,14 +48,22 @@ def wandb_mode(environ: dict | None = None, home: Path | None = None) -> tuple[s
     return "offline", "not logged in (no WANDB_API_KEY, no `wandb login`): `wandb sync` uploads the run later"
 
 
+def mlflow_store(work_dir: Path) -> str:
+    """MLflow's local store in the work dir: a SQLite file. MLflow 3 refuses its ./mlruns file store unless
+    MLFLOW_ALLOW_FILE_STORE=true (maintenance mode, no further updates) and points new users at sqlite."""
+    return f"sqlite:///{work_dir / 'mlflow.db'}"
+
+
 def backends(names: list[str], work_dir: Path, tracking_uri: str | None = None) -> list[dict]:
     """The vis_backends entries, with everything a run writes inside the work dir unless told otherwise."""
     out = []
     for row in rows(names):
         cfg: dict = {"type": row.backend}
         if row.name == "mlflow":
-            cfg.update(exp_name=EXPERIMENT, run_name=work_dir.name,
-                       tracking_uri=tracking_uri or f"file://{work_dir / 'mlruns'}", artifact_suffix=MLFLOW_ARTIFACTS)
+            cfg.update(exp_name=EXPERIMENT, run_name=work_dir.name, tracking_uri=tracking_uri or mlflow_store(work_dir),
+                       artifact_suffix=MLFLOW_ARTIFACTS)
+            if not tracking_uri:
+                cfg["artifact_location"] = str(work_dir / "mlartifacts")
         elif row.name == "wandb":
             mode, _ = wandb_mode()
             cfg["init_kwargs"] = dict(project=EXPERIMENT, name=work_dir.name, dir=str(work_dir),

@@ -4,6 +4,7 @@ The runs themselves are in test_train_scale.py (real gloo DDP, the script under 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,7 +133,8 @@ def test_track_adds_backends_and_nothing_without_it(tmp_path):
     assert "--epoch-scalars" in argv_for(tmp_path, track=["tensorboard"])
     entries = tracking.backends(["tensorboard", "mlflow", "tensorboard"], tmp_path / "w")
     assert [e["type"] for e in entries] == ["TensorboardVisBackend", "MLflowVisBackend"]
-    assert entries[1]["tracking_uri"] == f"file://{tmp_path / 'w' / 'mlruns'}"
+    assert entries[1]["tracking_uri"] == f"sqlite:///{tmp_path / 'w' / 'mlflow.db'}"
+    assert entries[1]["artifact_location"] == str(tmp_path / "w" / "mlartifacts")
     assert tracking.backends(["mlflow"], tmp_path, "http://mlflow:5000")[0]["tracking_uri"] == "http://mlflow:5000"
     params = trainconfig.TrainParams(data_root=str(tmp_path), metainfo_file=str(tmp_path / "m.py"))
     plain = trainconfig.render(params)
@@ -183,3 +185,39 @@ def test_cli_refuses_bad_scaling_flags_with_one_error(tmp_path):
     assert proc.returncode == 2 and "disagree" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("train", "--data", str(tmp_path), "--track", "comet")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+@pytest.mark.slow
+def test_track_installs_the_pins_into_a_managed_env_under_its_constraints(tmp_path, monkeypatch):
+    """A hoofenv-made env without the package: --track installs the matrix's pin with uv from a local index, under
+    the env's hoofenv-constraints.txt, so a dependency the stack pins (numpy 1.26.4) does not move to 2."""
+    from hoofenv.machine.ownership import CONSTRAINTS_FILE, write_marker
+    from hoofenv.stack.matrix import load
+    from tests.fakeindex import Server, isolated_env, make_wheel, write_simple
+
+    pin = load().tracking["tensorboard"].packages[0]
+    version = pin.split("==")[1]
+    build = tmp_path / "build"
+    wheels = [make_wheel(build, "tensorboard", version, requires=["numpy"]),
+              make_wheel(build, "tensorboard", "99.0.0", requires=["numpy"]),
+              make_wheel(build, "numpy", "1.26.4"), make_wheel(build, "numpy", "2.0.0")]
+    write_simple(tmp_path / "index" / "simple", wheels)
+    server = Server(tmp_path / "index")
+    try:
+        env = tmp_path / "env"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=300)
+        write_marker(env, "stage")
+        (env / CONSTRAINTS_FILE).write_text("numpy==1.26.4\n")
+        for key, value in isolated_env(tmp_path, server.url, tmp_path / "cache").items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("UV_DEFAULT_INDEX", f"{server.url}/simple")
+        monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # uv
+        seen: list[dict] = []
+        tracking.ensure(["tensorboard"], env / "bin" / "python", env, seen.append)
+        assert seen == [{"event": "tracking-install", "packages": [pin], "env": str(env)}]
+        got = subprocess.run([str(env / "bin" / "python"), "-c", "import tensorboard, numpy; "
+                              "print(tensorboard.__version__, numpy.__version__)"], capture_output=True, text=True)
+        assert got.stdout.split() == [version, "1.26.4"], got.stderr
+        tracking.ensure(["tensorboard"], env / "bin" / "python", env, lambda e: pytest.fail(f"again: {e}"))
+    finally:
+        server.stop()

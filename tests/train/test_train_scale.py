@@ -214,7 +214,7 @@ for folder in sorted(glob.glob(work + "/*/vis_data")):
     acc.Reload()
     for tag in acc.Tags()["scalars"]:
         tb.setdefault(tag, []).extend([e.step, e.value] for e in acc.Scalars(tag))
-client = MlflowClient(tracking_uri="file://" + work + "/mlruns")
+client = MlflowClient(tracking_uri="sqlite:///" + work + "/mlflow.db")
 exp = client.get_experiment_by_name("hoofenv")
 runs = client.search_runs([exp.experiment_id])
 ml = {}
