@@ -335,6 +335,32 @@ def make_buffer_sync_hook():
     return HoofenvSyncBuffers()
 
 
+def mlflow_name(name: str) -> str:
+    """MLflow refuses metric names outside [A-Za-z0-9_-. :/]; MMPose's CocoMetric logs `coco/AP (M)`: -> `coco/AP M`."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", re.sub(r"[()\[\]]", "", name))
+
+
+def register_tracking_backends() -> None:
+    """protocol.MLFLOW_BACKEND: MMEngine's MLflowVisBackend passing names through mlflow_name (it passes them as
+    they are, and one refused name ends the run)."""
+    from mmengine.registry import VISBACKENDS
+    from mmengine.visualization import MLflowVisBackend
+
+    if VISBACKENDS.get(protocol.MLFLOW_BACKEND) is not None:
+        return
+
+    class HoofenvMLflowVisBackend(MLflowVisBackend):
+        def add_scalar(self, name, value, step=0, **kwargs):
+            super().add_scalar(mlflow_name(name), value, step, **kwargs)
+
+        def add_scalars(self, scalar_dict, step=0, file_path=None, **kwargs):
+            super().add_scalars({mlflow_name(k): v for k, v in scalar_dict.items()}, step, file_path, **kwargs)
+
+    VISBACKENDS.register_module(name=protocol.MLFLOW_BACKEND, module=HoofenvMLflowVisBackend)
+
+
 def weights_digest(runner) -> str:
     """sha256 over the model's state_dict (parameters and buffers, in order): equal on ranks that are in step."""
     import torch
@@ -394,6 +420,7 @@ def build_runner(args, work_dir: Path):
     cfg.resume = bool(args.resume)
     cfg.load_from = args.load_from
     backend = setup_distributed(cfg, args.launcher, args.dist_backend)
+    register_tracking_backends()
     if not args.bare:
         install_checkpoint_policy(work_dir, args.trust_checkpoint)
     rendered = Path(args.config).resolve()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from hoofenv.errors import HoofenvError, UsageError
+from hoofenv.inenv.protocol import MLFLOW_BACKEND
 from hoofenv.machine.ownership import CONSTRAINTS_FILE, made_env
 from hoofenv.stack.matrix import TrackingRow
 from hoofenv.stack.matrix import load as load_matrix
@@ -60,6 +61,7 @@ def backends(names: list[str], work_dir: Path, tracking_uri: str | None = None) 
     for row in rows(names):
         cfg: dict = {"type": row.backend}
         if row.name == "mlflow":
+            cfg["type"] = MLFLOW_BACKEND  # the matrix's MLflowVisBackend, with metric names MLflow accepts
             cfg.update(exp_name=EXPERIMENT, run_name=work_dir.name, tracking_uri=tracking_uri or mlflow_store(work_dir),
                        artifact_suffix=MLFLOW_ARTIFACTS)
             if not tracking_uri:

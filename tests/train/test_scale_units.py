@@ -132,7 +132,7 @@ def test_track_adds_backends_and_nothing_without_it(tmp_path):
     assert "--epoch-scalars" not in argv_for(tmp_path)
     assert "--epoch-scalars" in argv_for(tmp_path, track=["tensorboard"])
     entries = tracking.backends(["tensorboard", "mlflow", "tensorboard"], tmp_path / "w")
-    assert [e["type"] for e in entries] == ["TensorboardVisBackend", "MLflowVisBackend"]
+    assert [e["type"] for e in entries] == ["TensorboardVisBackend", "HoofenvMLflowVisBackend"]
     assert entries[1]["tracking_uri"] == f"sqlite:///{tmp_path / 'w' / 'mlflow.db'}"
     assert entries[1]["artifact_location"] == str(tmp_path / "w" / "mlartifacts")
     assert tracking.backends(["mlflow"], tmp_path, "http://mlflow:5000")[0]["tracking_uri"] == "http://mlflow:5000"
@@ -141,7 +141,7 @@ def test_track_adds_backends_and_nothing_without_it(tmp_path):
     space: dict = {}
     exec(compile(plain + tracking.config_block(entries), "config.py", "exec"), space)  # plain Python, like MMEngine
     assert [b["type"] for b in space["visualizer"]["vis_backends"]] == ["LocalVisBackend", "TensorboardVisBackend",
-                                                                       "MLflowVisBackend"]
+                                                                       "HoofenvMLflowVisBackend"]
     assert space["visualizer"]["type"] == "PoseLocalVisualizer"
     with pytest.raises(UsageError):
         tracking.backends(["comet"], tmp_path)

@@ -247,3 +247,4 @@ def test_track_tensorboard_and_mlflow_hold_metrics_json(tracking_python, tiny_da
             tb = dict(got["tb"][tag])
             assert tb[e["epoch"]] == pytest.approx(value, rel=1e-6, abs=1e-9), (tag, tb)  # float32 in the file
     assert len(got["tb"]["hoofenv/loss"]) == len(epochs) == len(got["mlflow"]["hoofenv/loss"])
+    assert "coco/AP (M)" in got["tb"] and "coco/AP M" in got["mlflow"]  # MLflow refuses parentheses in names
