@@ -90,6 +90,12 @@ def allow_numpy_dtypes() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ progress hook
+def to_visualizer(runner, entry: dict) -> None:
+    """metrics.json's entry of an epoch as `hoofenv/<key>` scalars at step = epoch, to every tracking backend."""
+    runner.visualizer.add_scalars({f"hoofenv/{k}": v for k, v in entry.items()
+                                   if k not in ("epoch", "iter") and v is not None}, step=entry["epoch"])
+
+
 def make_progress_hook(work_dir: Path, stop_after: int | None, epoch_scalars: bool = False):
     from mmengine.hooks import Hook
 
@@ -149,8 +155,7 @@ def make_progress_hook(work_dir: Path, stop_after: int | None, epoch_scalars: bo
             self.epochs = [e for e in self.epochs if e["epoch"] != epoch] + [entry]
             self.write(runner)
             if epoch_scalars:
-                runner.visualizer.add_scalars({f"hoofenv/{k}": v for k, v in entry.items()
-                                               if k not in ("epoch", "iter") and v is not None}, step=epoch)
+                to_visualizer(runner, entry)
             left = runner.max_epochs - epoch
             recent = self.durations[-3:]
             eta = left * sum(recent) / len(recent)
