@@ -95,6 +95,7 @@ def train(opts: TrainOptions, emit: Emit | None = None) -> Path:
     tracking.ensure(opts.track, python, None if opts.python else python.parent.parent, emit)
     setup = _setup(opts, emit)
     setup.work_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumed_world(opts, setup, emit)
     if opts.slurm:
         return _slurm(opts, python, setup, root, schema, emit)
     started = time.time()
@@ -102,6 +103,16 @@ def train(opts: TrainOptions, emit: Emit | None = None) -> Path:
     report = write_report(setup.work_dir, stats, setup.size, time.time() - started, ranks)
     emit({"event": "report", "path": str(report)})
     return setup.work_dir
+
+
+def _check_resumed_world(opts: TrainOptions, setup: Setup, emit: Emit) -> None:
+    if not opts.resume:
+        return
+    was = int(trainconfig.parse_params(setup.config.read_text()).get("world_size", 1) or 1)
+    if was != world_size(opts):
+        emit({"event": "notice", "text": f"this run was rendered for {was} process(es) and resumes on "
+                                         f"{world_size(opts)}: the global batch changes, the lr stays as rendered "
+                                         f"(pass the same --nproc/--gpus/--nnodes to resume it as it was)"})
 
 
 def _render(opts: TrainOptions, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
