@@ -87,6 +87,12 @@ CODES: dict[str, str] = {
     "conflict": "two different pictures share a name",
     "image-file-missing": "an image file is missing",
     "annotation-missing-image": "annotations point at images that do not exist",
+    # scaling out (docs/scaling.md)
+    "gpus-missing": "--gpus N with fewer CUDA GPUs here",
+    "tracking-missing": "--track with its package missing from an env hoofenv did not make",
+    "tracking-install": "installing a --track package into the managed env failed",
+    "tracking-python": "a --track package needs a newer Python than the training env's",
+    "slurm-submit": "sbatch refused the job script",
 }
 
 

@@ -62,16 +62,51 @@ def add_parser(sub) -> None:
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
     g.add_argument("--stop-after-epoch", type=_common.count(1), help=argparse.SUPPRESS)
     d = p.add_argument_group("hardware")
-    d.add_argument("--gpus", type=_common.count(1), default=1, metavar="N",
-                   help="GPUs per node; >1 launches through torchrun")
-    d.add_argument("--nnodes", type=_common.count(1), default=1, metavar="N")
-    d.add_argument("--node-rank", type=_common.count(0), default=0, metavar="N", help="0 to --nnodes - 1")
-    d.add_argument("--master-addr", default="127.0.0.1", type=_common.host, metavar="HOST")
-    d.add_argument("--master-port", type=_common.count(1, 65535), default=29500, metavar="PORT")
     d.add_argument("--amp", action="store_true", help="mixed precision (CUDA GPUs with tensor cores benefit)")
+    _add_scaling(p)
     p.add_argument("--skip-verify", action="store_true", help="skip the `hoofenv verify` preflight")
     p.add_argument("-v", "--verbose", action="store_true", help="show MMEngine's full log")
     p.set_defaults(func=run)
+
+
+def _add_scaling(p) -> None:
+    """Processes, nodes, clusters and tracking: one group (docs/scaling.md)."""
+    s = p.add_argument_group("scaling out (docs/scaling.md)")
+    s.add_argument("--nproc", type=_common.count(1), metavar="N",
+                   help="processes per node through torchrun (nccl with CUDA, gloo on the CPU); the batch size is "
+                        "per process, the lr is scaled to the global batch")
+    s.add_argument("--gpus", type=_common.count(1), metavar="N", help="--nproc N, one GPU each (with --slurm: GPUs per node)")
+    s.add_argument("--nnodes", default="1", type=_nnodes_text, metavar="N|MIN:MAX", help="nodes (MIN:MAX: elastic, needs --rdzv)")
+    s.add_argument("--node-rank", type=_common.count(0), default=0, metavar="N", help="this node's rank (static rendezvous)")
+    s.add_argument("--master-addr", default="127.0.0.1", type=_common.host, metavar="HOST", help="node 0's address (static rendezvous)")
+    s.add_argument("--master-port", type=_common.count(1, 65535), default=None, metavar="PORT",
+                   help="node 0's port (default: a free port on one node, 29500 on several)")
+    s.add_argument("--rdzv", metavar="HOST[:PORT]", help="torchrun's c10d rendezvous at HOST (elastic multi-node)")
+    s.add_argument("--rdzv-id", metavar="ID", help="the run's rendezvous id (default: from the work dir)")
+    s.add_argument("--max-restarts", type=_common.count(0), default=0, metavar="N",
+                   help="torchrun restarts of the workers; a restart resumes from the last checkpoint")
+    s.add_argument("--slurm", action="store_true",
+                   help="write WORK_DIR/slurm_train.sh (srun + torchrun per node) instead of training here")
+    s.add_argument("--submit", action="store_true", help="with --slurm: submit it with sbatch")
+    s.add_argument("--slurm-partition", metavar="NAME")
+    s.add_argument("--slurm-time", metavar="D-HH:MM:SS")
+    s.add_argument("--sbatch-arg", dest="sbatch_args", action="append", default=[], metavar="ARG",
+                   help="an extra #SBATCH line, e.g. --sbatch-arg=--account=horses (repeatable)")
+    s.add_argument("--track", action="append", default=[], choices=["tensorboard", "mlflow", "wandb"],
+                   help="experiment tracking through MMEngine's vis backend (repeatable); installed on demand")
+    s.add_argument("--tracking-uri", metavar="URI", help="MLflow store or server (default: sqlite:///WORK_DIR/mlflow.db, local)")
+
+
+def _nnodes_text(value: str) -> str:
+    """N, or MIN:MAX (elastic), with 1 <= MIN <= MAX."""
+    parts = value.split(":")
+    if len(parts) in (1, 2) and all(p.isdigit() and int(p) >= 1 for p in parts) and int(parts[0]) <= int(parts[-1]):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: a number of nodes N >= 1, or MIN:MAX for an elastic run")
+
+
+def _nnodes(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,18 +114,22 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.train.options import TrainOptions
     from hoofenv.train.run import train
 
-    if args.node_rank >= args.nnodes:
-        raise UsageError(f"--node-rank {args.node_rank} with --nnodes {args.nnodes}: ranks run from 0 to "
-                         f"{args.nnodes - 1}", hint="give each node its own --node-rank below --nnodes")
+    nnodes = _nnodes(args.nnodes)
+    if isinstance(nnodes, int) and args.node_rank >= nnodes:
+        raise UsageError(f"--node-rank {args.node_rank} with --nnodes {nnodes}: ranks run from 0 to "
+                         f"{nnodes - 1}", hint="give each node its own --node-rank below --nnodes")
 
     opts = TrainOptions(
         data=args.data, work_dir=args.work_dir, config=args.config, epochs=args.epochs, batch_size=args.batch_size,
         model_size=args.model_size, input_size=args.input_size, workers=args.workers,
         val_interval=args.val_interval, env=args.env, python=args.python, resume=args.resume,
         from_ckpt=args.from_ckpt, pretrained=args.pretrained, trust_checkpoint=args.trust_checkpoint,
-        gpus=args.gpus, nnodes=args.nnodes, node_rank=args.node_rank, master_addr=args.master_addr,
+        gpus=args.gpus, nnodes=_nnodes(args.nnodes), node_rank=args.node_rank, master_addr=args.master_addr,
         master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify, seed=args.seed,
         deterministic=args.deterministic, verbose=args.verbose, stop_after_epoch=args.stop_after_epoch, lr=args.lr,
+        nproc=args.nproc, rdzv=args.rdzv, rdzv_id=args.rdzv_id, max_restarts=args.max_restarts, slurm=args.slurm,
+        submit=args.submit, slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
+        sbatch_args=args.sbatch_args, track=args.track, tracking_uri=args.tracking_uri,
     )
     train(opts, lambda event: render_event(event, args.verbose))
     return 0
@@ -119,7 +158,10 @@ TEXT = {
                          f"flip {'on' if e['flip'] else 'off (no swap pairs)'}, "
                          f"pretrained {e['pretrained'] or 'none (from scratch)'})"),
     "start": lambda e: (f"training {e['max_epochs']} epochs x {e['iterations']} iterations "
-                        f"(starting at epoch {e['start_epoch']})"),
+                        f"(starting at epoch {e['start_epoch']})" + _world(e)),
+    "tracking-install": lambda e: f"installing {' '.join(e['packages'])} into {e['env']} (--track)",
+    "slurm": lambda e: _slurm_text(e),
+    "ranks": lambda e: _ranks_text(e["ranks"]),
     "epoch": lambda e: (f"epoch {e['epoch']}/{e['max_epochs']}  loss {e['loss']}  {e['seconds']:.1f} s/epoch  "
                         f"{e['s_per_iter']} s/iter  ETA {_hms(e['eta_seconds'])}"),
     "val": lambda e: f"val epoch {e['epoch']}  {_metrics(e['metrics'])}",
@@ -131,6 +173,28 @@ TEXT = {
     "done": lambda e: f"done: {e['work_dir']}",
     "report": lambda e: f"report: {e['path']}",
 }
+
+
+def _world(e: dict) -> str:
+    if (e.get("world_size") or 1) <= 1:
+        return ""
+    return (f" on {e['world_size']} processes ({e.get('backend')}): batch {e['batch_per_process']} per process, "
+            f"global batch {e['global_batch']}")
+
+
+def _ranks_text(ranks: list[dict]) -> str:
+    digests = {r.get("weights_sha256") for r in ranks}
+    state = "identical" if len(digests) == 1 else f"DIFFERENT on {len(digests)} of them"
+    return f"ranks: {len(ranks)} finished at iteration {max(r.get('iter', 0) for r in ranks)}; final weights {state}"
+
+
+def _slurm_text(e: dict) -> str:
+    head = f"slurm: {e['script']}  ({e['nodes']} node(s) x {e['procs']} process(es))"
+    if e.get("job"):
+        return f"{head}\nsubmitted: job {e['job']} (log: slurm-{e['job']}.out in the work dir)"
+    if e["submit"] and not e["sbatch"]:
+        return f"{head}\nsbatch is not on this machine: on the cluster's login node run  sbatch {e['script']}"
+    return f"{head}\nsubmit it with  sbatch {e['script']}"
 
 
 def render_event(event: dict, verbose: bool) -> None:

@@ -30,6 +30,10 @@ STATUSES = (OK, WARN, FAIL, SKIP)
 # Entry points of the launcher: name -> module of this package with a main(argv) -> int.
 ENTRIES = {"verify": "verify_probe", "train": "train_runner", "predict": "predict_runner"}
 
+# `hoofenv train --track mlflow`: MMEngine's MLflowVisBackend with metric names MLflow accepts, registered by the
+# train runner and named in the rendered config
+MLFLOW_BACKEND = "HoofenvMLflowVisBackend"
+
 OPENCV_FLAVOURS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
                    "opencv-contrib-python-headless")
 

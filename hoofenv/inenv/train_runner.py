@@ -6,13 +6,20 @@ It adds to MMEngine's Runner, without changing the config:
   others with numpy types only, --trust-checkpoint files with weights_only=False;
 - a progress hook: an `epoch` event per epoch with its ETA, `val` events with metrics, WORK_DIR/metrics.json per
   epoch, curves as PNG;
-- protocol.EXIT_OOM with an `oom` event on CUDA out of memory (hoofenv halves the batch or explains).
+- protocol.EXIT_OOM with an `oom` event on CUDA out of memory (hoofenv halves the batch or explains);
+- under torchrun (`--launcher pytorch`): the backend by device (nccl with CUDA, gloo on the CPU), DDP on the CPU
+  (SyncBN needs CUDA: BN with its buffers averaged across ranks every epoch), events and files from rank 0 only,
+  and a `rank` event from every rank at the end with a digest of its weights (ranks in step have equal digests);
+  after an elastic restart (TORCHELASTIC_RESTART_COUNT > 0) it resumes from the work dir's last checkpoint;
+- with --epoch-scalars (`hoofenv train --track`): metrics.json's per-epoch numbers also go to MMEngine's
+  visualizer, so every tracking backend holds the same values as metrics.json.
 Everything it reports is a protocol event; every other line is MMEngine's log.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -29,6 +36,16 @@ def atomic_json(path: Path, obj) -> None:
 
 class StopAfterEpoch(Exception):
     pass
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def emit0(kind: str, **fields) -> None:
+    """An event from rank 0 only: the CLI follows one progress stream however many processes train."""
+    if rank() == 0:
+        protocol.emit(kind, **fields)
 
 
 # --------------------------------------------------------------------------------------------- checkpoint safety
@@ -48,7 +65,13 @@ def record_saves(runner, rank: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ progress hook
-def make_progress_hook(work_dir: Path, stop_after: int | None):
+def to_visualizer(runner, entry: dict) -> None:
+    """metrics.json's entry of an epoch as `hoofenv/<key>` scalars at step = epoch, to every tracking backend."""
+    runner.visualizer.add_scalars({f"hoofenv/{k}": v for k, v in entry.items()
+                                   if k not in ("epoch", "iter") and v is not None}, step=entry["epoch"])
+
+
+def make_progress_hook(work_dir: Path, stop_after: int | None, epoch_scalars: bool = False):
     from mmengine.hooks import Hook
 
     class HoofenvProgressHook(Hook):
@@ -73,8 +96,11 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
                 self.epochs = [e for e in old if isinstance(e, dict) and isinstance(e.get("epoch"), int)
                                and e["epoch"] <= runner.epoch]
                 self.durations = [e["seconds"] for e in self.epochs if isinstance(e.get("seconds"), (int, float))]
-            protocol.emit("start", max_epochs=runner.max_epochs, iterations=len(runner.train_dataloader),
-                          start_epoch=runner.epoch + 1)
+            world = runner.world_size
+            batch = runner.train_dataloader.batch_size
+            emit0("start", max_epochs=runner.max_epochs, iterations=len(runner.train_dataloader),
+                  start_epoch=runner.epoch + 1, world_size=world, batch_per_process=batch, global_batch=batch * world,
+                  backend=runner.cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend") if world > 1 else None)
 
         def before_train_epoch(self, runner):
             self.t0 = time.perf_counter()
@@ -105,10 +131,12 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
             )
             self.epochs = [e for e in self.epochs if e["epoch"] != epoch] + [entry]
             self.write(runner)
+            if epoch_scalars:
+                to_visualizer(runner, entry)
             left = runner.max_epochs - epoch
             recent = self.durations[-3:]
             eta = left * sum(recent) / len(recent)
-            protocol.emit("epoch", max_epochs=runner.max_epochs, eta_seconds=round(eta, 1), **entry)
+            emit0("epoch", max_epochs=runner.max_epochs, eta_seconds=round(eta, 1), **entry)
             if stop_after is not None and epoch >= stop_after:
                 raise StopAfterEpoch()
 
@@ -118,10 +146,11 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
             self.epochs[-1]["metrics"] = {k: float(v) for k, v in metrics.items()
                                           if isinstance(v, (int, float))}
             self.write(runner)
-            protocol.emit("val", epoch=self.epochs[-1]["epoch"], metrics=self.epochs[-1]["metrics"])
+            emit0("val", epoch=self.epochs[-1]["epoch"], metrics=self.epochs[-1]["metrics"])
 
         def write(self, runner):
-            atomic_json(self.path, dict(max_epochs=runner.max_epochs, epochs=self.epochs))
+            if rank() == 0:
+                atomic_json(self.path, dict(max_epochs=runner.max_epochs, epochs=self.epochs))
 
     return HoofenvProgressHook()
 
@@ -212,8 +241,137 @@ def finish(work_dir: Path) -> None:
     plot_curves(work_dir)
 
 
+# ------------------------------------------------------------------------------------------------- distributed
+CPU_WRAPPER = "HoofenvCpuDDP"
+
+
+def setup_distributed(cfg, launcher: str, wanted: str) -> str | None:
+    """The backend by device before MMEngine's Runner starts: nccl with CUDA, gloo on the CPU (or `wanted`). On the
+    CPU the process group is started here, because MMEngine's pytorch launcher calls torch.cuda.set_device, and
+    the model is wrapped by HoofenvCpuDDP (no device_ids, SyncBN reverted to BN)."""
+    if launcher == "none":
+        return None
+    import torch
+
+    cuda = torch.cuda.is_available()
+    backend = wanted if wanted != "auto" else ("nccl" if cuda else "gloo")
+    env_cfg = cfg.get("env_cfg") or {}
+    dist_cfg = dict(env_cfg.get("dist_cfg") or {}, backend=backend)
+    cfg.env_cfg = dict(env_cfg, dist_cfg=dist_cfg)
+    if not cuda:
+        import datetime
+
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend,
+                                    timeout=datetime.timedelta(seconds=dist_cfg.get("timeout", 1800)))
+        register_cpu_wrapper()
+        cfg.model_wrapper_cfg = dict(type=CPU_WRAPPER)
+    return backend
+
+
+def register_cpu_wrapper() -> None:
+    from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+    from mmengine.registry import MODEL_WRAPPERS
+
+    if MODEL_WRAPPERS.get(CPU_WRAPPER) is not None:
+        return
+
+    class HoofenvCpuDDP(MMDistributedDataParallel):
+        """DDP of a CPU model: torch's SyncBatchNorm refuses CPU tensors, so SyncBN becomes BN (its running stats
+        are averaged across ranks each epoch by the buffer hook), and a CPU module takes no device_ids."""
+
+        def __init__(self, module, device_ids=None, **kwargs):
+            kwargs.setdefault("broadcast_buffers", False)
+            super().__init__(module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
+
+    MODEL_WRAPPERS.register_module(name=CPU_WRAPPER, module=HoofenvCpuDDP)
+
+
+def make_buffer_sync_hook():
+    """Per-rank BN statistics (the CPU has no SyncBN) averaged across ranks at the end of every epoch, in the model
+    and in the EMA copy, before the checkpoint and the validation that follow: every rank then holds the weights
+    rank 0 saves, so the sharded validation scores exactly that model."""
+    from mmengine.hooks import Hook
+
+    class HoofenvSyncBuffers(Hook):
+        priority = "NORMAL"  # before CheckpointHook (VERY_LOW)
+
+        def after_train_epoch(self, runner):
+            import torch
+            import torch.distributed as dist
+
+            models = [runner.model] + [h.ema_model for h in runner.hooks if getattr(h, "ema_model", None) is not None]
+            buffers = [b for m in models for b in m.buffers() if b.is_floating_point()]
+            if not buffers:
+                return
+            flat = torch.cat([b.detach().reshape(-1).to(torch.float64) for b in buffers])
+            dist.all_reduce(flat)
+            flat /= dist.get_world_size()
+            offset = 0
+            for b in buffers:
+                n = b.numel()
+                b.data.copy_(flat[offset:offset + n].view_as(b).to(b.dtype))
+                offset += n
+
+    return HoofenvSyncBuffers()
+
+
+def mlflow_name(name: str) -> str:
+    """MLflow refuses metric names outside [A-Za-z0-9_-. :/]; MMPose's CocoMetric logs `coco/AP (M)`: -> `coco/AP M`."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", re.sub(r"[()\[\]]", "", name))
+
+
+def register_tracking_backends() -> None:
+    """protocol.MLFLOW_BACKEND: MMEngine's MLflowVisBackend passing names through mlflow_name (it passes them as
+    they are, and one refused name ends the run)."""
+    from mmengine.registry import VISBACKENDS
+    from mmengine.visualization import MLflowVisBackend
+
+    if VISBACKENDS.get(protocol.MLFLOW_BACKEND) is not None:
+        return
+
+    class HoofenvMLflowVisBackend(MLflowVisBackend):
+        def add_scalar(self, name, value, step=0, **kwargs):
+            super().add_scalar(mlflow_name(name), value, step, **kwargs)
+
+        def add_scalars(self, scalar_dict, step=0, file_path=None, **kwargs):
+            super().add_scalars({mlflow_name(k): v for k, v in scalar_dict.items()}, step, file_path, **kwargs)
+
+    VISBACKENDS.register_module(name=protocol.MLFLOW_BACKEND, module=HoofenvMLflowVisBackend)
+
+
+def weights_digest(runner) -> str:
+    """sha256 over the model's state_dict (parameters and buffers, in order): equal on ranks that are in step."""
+    import torch
+
+    model = getattr(runner.model, "module", runner.model)
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def report_rank(runner, backend: str | None) -> None:
+    """Every rank says who it was and what it ended with (the one event that is not rank 0's alone)."""
+    protocol.emit("rank", rank=rank(), world_size=int(os.environ.get("WORLD_SIZE", "1")),
+                  local_rank=int(os.environ.get("LOCAL_RANK", "0")), node=int(os.environ.get("GROUP_RANK", "0")),
+                  backend=backend, epoch=runner.epoch, iter=runner.iter, weights_sha256=weights_digest(runner))
+
+
+def elastic_restart(work_dir: Path) -> bool:
+    """torchrun restarted the workers (--max-restarts, a node left or joined) or SLURM requeued the job: continue
+    from the work dir's last checkpoint."""
+    restarts = [os.environ.get(k, "0") for k in ("TORCHELASTIC_RESTART_COUNT", "SLURM_RESTART_COUNT")]
+    return any(r.isdigit() and int(r) > 0 for r in restarts) and (work_dir / "last_checkpoint").exists()
+
+
 # -------------------------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None):
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
     ap.add_argument("--work-dir", required=True)
@@ -221,54 +379,89 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-from", help="weights of a new run (incremental training)")
     ap.add_argument("--trust-checkpoint", action="append", default=[])
     ap.add_argument("--launcher", default="none", choices=["none", "pytorch", "slurm", "mpi"])
+    ap.add_argument("--dist-backend", default="auto", choices=["auto", "nccl", "gloo"],
+                    help="auto: nccl with CUDA, gloo on the CPU")
+    ap.add_argument("--epoch-scalars", action="store_true", help="metrics.json's epochs to the visualizer too")
     ap.add_argument("--stop-after-epoch", type=int, help="(tests) stop as if interrupted after this epoch")
-    ap.add_argument("--bare", action="store_true", help="(bench) plain Runner, no hoofenv hook or policy")
+    ap.add_argument("--bare", action="store_true",
+                    help="(bench) plain Runner: no hoofenv hook or policy (DDP on the CPU still set up)")
     ap.add_argument("--local_rank", "--local-rank", type=int, default=0)
     args = ap.parse_args(argv)
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
 
+
+def build_runner(args, work_dir: Path):
+    """MMEngine's Runner for the config, with the distributed set-up and hoofenv's hooks; (runner, backend)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    work_dir = Path(args.work_dir).resolve()
     cfg = Config.fromfile(args.config)
     cfg.work_dir = str(work_dir)
     cfg.launcher = args.launcher
     cfg.resume = bool(args.resume)
     cfg.load_from = args.load_from
+    backend = setup_distributed(cfg, args.launcher, args.dist_backend)
+    register_tracking_backends()
     if not args.bare:
         checkpoint.install(args.trust_checkpoint)
-    rank = int(os.environ.get("RANK", "0"))
-    if args.resume and not (work_dir / "last_checkpoint").exists():
-        protocol.emit("nothing-to-resume", work_dir=str(work_dir))
-        return protocol.EXIT_USAGE
     rendered = Path(args.config).resolve()
     original = rendered.read_text()
+    if backend is not None:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()  # every rank has read config.py before rank 0's Runner rewrites it (dump_config)
     runner = Runner.from_cfg(cfg)
     # Runner.dump_config writes its flattened copy to WORK_DIR/<config name>: when that is our rendered
     # config.py, put hoofenv's text (parameter block, comments) back; the copy MMEngine wanted is equivalent.
-    if rank == 0 and rendered.parent == work_dir and rendered.read_text() != original:
+    if rank() == 0 and rendered.parent == work_dir and rendered.read_text() != original:
         (work_dir / runner.timestamp).mkdir(exist_ok=True)
         os.replace(rendered, work_dir / runner.timestamp / "config_flat.py")
         tmp = rendered.with_name(".config.py.tmp")
         tmp.write_text(original)
         os.replace(tmp, rendered)
+    if cfg.get("model_wrapper_cfg", {}).get("type") == CPU_WRAPPER:
+        runner.register_hook(make_buffer_sync_hook(), "NORMAL")
     if not args.bare:
-        record_saves(runner, rank)
-        runner.register_hook(make_progress_hook(work_dir, args.stop_after_epoch), "LOWEST")
-        if rank == 0:
-            atomic_json(work_dir / "run_info.json", run_info())
+        record_saves(runner, rank())
+        runner.register_hook(make_progress_hook(work_dir, args.stop_after_epoch, args.epoch_scalars), "LOWEST")
+        if rank() == 0:
+            atomic_json(work_dir / "run_info.json", dict(run_info(), world_size=runner.world_size, backend=backend))
+    return runner, backend
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work_dir = Path(args.work_dir).resolve()
+    args.config = str(Path(args.config).resolve())
+    if args.launcher != "none":
+        os.chdir(work_dir)  # MMEngine gathers validation results in ./.dist_test: the work dir, not the user's cwd
+    if not args.resume and elastic_restart(work_dir):
+        args.resume = True
+    if args.resume and not (work_dir / "last_checkpoint").exists():
+        emit0("nothing-to-resume", work_dir=str(work_dir))
+        return protocol.EXIT_USAGE
+    runner, backend = build_runner(args, work_dir)
     try:
         runner.train()
     except StopAfterEpoch:
-        protocol.emit("stopped", epoch=args.stop_after_epoch)
+        runner.visualizer.close()  # the tracking backends end their runs and flush, as at the end of train()
+        emit0("stopped", epoch=args.stop_after_epoch)
     except Exception as exc:  # noqa: BLE001
         if "out of memory" in str(exc).lower() and "cuda" in str(exc).lower():
-            protocol.emit("oom", batch_size=cfg.train_dataloader.batch_size)
+            protocol.emit("oom", batch_size=runner.cfg.train_dataloader.batch_size, rank=rank())
             return protocol.EXIT_OOM
         raise
-    if not args.bare and rank == 0:
+    if backend is not None and not args.bare:
+        report_rank(runner, backend)
+    if not args.bare and rank() == 0:
         finish(work_dir)
         protocol.emit("done", work_dir=str(work_dir))
+    if args.launcher != "none" and rank() == 0 and (work_dir / ".dist_test").is_dir():
+        try:
+            (work_dir / ".dist_test").rmdir()  # MMEngine's, made in this run; left when not empty
+        except OSError:
+            pass
     return protocol.EXIT_OK

@@ -153,6 +153,23 @@ class Pin:
     source: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class TrackingRow:
+    """`hoofenv train --track NAME`: MMEngine's vis backend, the module it imports, the pinned packages."""
+
+    name: str
+    backend: str
+    module: str
+    packages: tuple[str, ...]
+    python: SpecifierSet
+    why: str
+    source: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"tracking.{self.name}"
+
+
 @dataclass
 class Matrix:
     path: str
@@ -172,6 +189,7 @@ class Matrix:
     stack_python: tuple[tuple[int, int], tuple[int, int]]
     stack_python_why: str
     gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
+    tracking: dict[str, "TrackingRow"] = field(default_factory=dict)
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
         return next((r for r in self.cuda if r.tag == tag), None)
@@ -325,10 +343,12 @@ class _Validator:
         packages, mmcv_versions = self.packages(data)
         checkpoint, indexes, platforms = self.settings(data)
         stack_python, stack_why = self.stack_python(data)
-        return Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
-                      self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
-                      self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
-                      stack_why, self.gpu_families(data))
+        matrix = Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
+                        self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
+                        self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
+                        stack_why, self.gpu_families(data))
+        matrix.tracking = self.tracking(data)
+        return matrix
 
     def cuda(self, data: dict) -> list[CudaRow]:
         rows = []
@@ -496,6 +516,22 @@ class _Validator:
                                                  f"{where}.cc")))
         self.source({"source": data.get("gpu_families_source")}, "gpu_families_source")
         return families
+
+
+    def tracking(self, data: dict) -> dict[str, TrackingRow]:
+        """Optional section: `hoofenv train --track` is refused for a name it lacks."""
+        rows = {}
+        for name, row in (self.get(data, "tracking", "(top level)", dict, required=False) or {}).items():
+            where = f"tracking.{name}"
+            packages = self.get(row, "packages", where, list)
+            for i, req in enumerate(packages):
+                if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][0-9A-Za-z.+!-]*", str(req)):
+                    raise self.fail(f"{where}.packages[{i}]", f"`{req}` is not an exact pin NAME==VERSION")
+            rows[name] = TrackingRow(name, self.get(row, "backend", where), self.get(row, "module", where),
+                                     tuple(packages),
+                                     self.parse(SpecifierSet, self.get(row, "python", where), f"{where}.python"),
+                                     self.get(row, "why", where), self.source(row, where))
+        return rows
 
 
 def _regex(text: str) -> re.Pattern:

@@ -66,6 +66,7 @@ class TrainParams:
     deterministic: bool = False
     log_interval: int = 10
     extra: dict = field(default_factory=dict)
+    world_size: int = 1  # processes in all: the global batch is train_batch_size x world_size
 
 
 def choose_size(gpu_memory_gib: float | None) -> str:
@@ -155,6 +156,8 @@ def render(params: TrainParams, template: str | None = None) -> str:
         deterministic=bool(params.deterministic),
         log_interval=int(params.log_interval),
     )
+    if params.world_size != 1:  # one process: the block stays as it was
+        values["world_size"] = int(params.world_size)
     lines = [BEGIN, "# rendered by hoofenv train; the template is configs/rtmpose_hoof.py"]
     lines += [f"{k} = {v!r}" for k, v in values.items()]
     lines += [END]

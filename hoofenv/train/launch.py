@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -29,9 +31,12 @@ def runner_argv(python: Path, config: Path, work_dir: Path, opts: TrainOptions) 
                 args += ["--trust-checkpoint", str(Path(p).resolve())]
     if opts.stop_after_epoch:
         args += ["--stop-after-epoch", str(opts.stop_after_epoch)]
-    if opts.gpus > 1 or opts.nnodes > 1:
-        return torchrun_argv(str(python), ["train", *args], opts.gpus, opts.nnodes, opts.node_rank,
-                             opts.master_addr, opts.master_port)
+    if opts.track:
+        args.append("--epoch-scalars")
+    if opts.distributed:
+        return torchrun_argv(str(python), ["train", *args], opts.procs, nnodes=opts.nnodes, node_rank=opts.node_rank,
+                             master_addr=opts.master_addr, master_port=opts.master_port, rdzv=opts.rdzv,
+                             rdzv_id=opts.rdzv_id or rdzv_id_for(work_dir), max_restarts=opts.max_restarts)
     return inenv.command(python, "train", args)
 
 
@@ -44,16 +49,44 @@ def resumed_checkpoint(work_dir: Path) -> str | None:
     return text or None
 
 
-def torchrun_argv(python: str, script_args: list[str], gpus: int, nnodes: int = 1, node_rank: int = 0,
-                  master_addr: str = "127.0.0.1", master_port: int = 29500) -> list[str]:
-    """MMEngine's pytorch launcher: torch.distributed.run spawns one launcher process per GPU; the runner gets
-    `--launcher pytorch` and reads LOCAL_RANK from the environment."""
-    if gpus < 1 or nnodes < 1:
-        raise ValueError("gpus and nnodes must be >= 1")
-    argv = [python, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", f"--nnodes={nnodes}",
-            f"--node_rank={node_rank}", f"--master_addr={master_addr}", f"--master_port={master_port}",
-            str(inenv.LAUNCHER), *script_args, "--launcher", "pytorch"]
-    return argv
+DEFAULT_PORT = 29500
+
+
+def rdzv_id_for(work_dir: Path) -> str:
+    """One id for every node of a run: all of them train into the same (shared) work dir."""
+    return "hoofenv-" + hashlib.sha256(str(work_dir).encode()).hexdigest()[:12]
+
+
+def torchrun_argv(python: str, script_args: list[str], nproc: int, *, nnodes: int | str = 1, node_rank: int = 0,
+                  master_addr: str = "127.0.0.1", master_port: int | None = None, rdzv: str | None = None,
+                  rdzv_id: str | None = None, max_restarts: int = 0) -> list[str]:
+    """MMEngine's pytorch launcher: torch.distributed.run starts `nproc` processes per node; the runner gets
+    `--launcher pytorch` and reads RANK/LOCAL_RANK/WORLD_SIZE from the environment. The rendezvous:
+    - one node, no port given: `--standalone` (c10d on localhost, a free port: two runs never collide);
+    - `rdzv` HOST[:PORT]: c10d at that address, `nnodes` N or MIN:MAX (elastic), restarts up to `max_restarts`;
+    - otherwise static: node_rank, master_addr, master_port (29500 unless given) on every node."""
+    if nproc < 1:
+        raise ValueError("nproc must be >= 1")
+    argv = [python, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
+    max_nodes = int(str(nnodes).rpartition(":")[2])
+    if rdzv:
+        host, _, port = rdzv.partition(":")
+        argv += [f"--nnodes={nnodes}", "--rdzv_backend=c10d", f"--rdzv_endpoint={host}:{port or DEFAULT_PORT}",
+                 f"--rdzv_id={rdzv_id or 'hoofenv'}", f"--max_restarts={max_restarts}"]
+    elif max_nodes == 1 and master_port is None:
+        argv += ["--standalone", "--nnodes=1"]
+    else:
+        argv += [f"--nnodes={nnodes}", f"--node_rank={node_rank}", f"--master_addr={master_addr}",
+                 f"--master_port={master_port or DEFAULT_PORT}"]
+    return [*argv, str(inenv.LAUNCHER), *script_args, "--launcher", "pytorch"]
+
+
+def launch_env(opts: TrainOptions, gpu: bool) -> dict:
+    """torchrun sets OMP_NUM_THREADS=1 for every process; on the CPU that leaves cores idle, so each process gets
+    its share of the cores (unless the user set OMP_NUM_THREADS)."""
+    if not opts.distributed or gpu or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // opts.procs))}
 
 
 def _table_line(text: str) -> bool:
@@ -62,7 +95,8 @@ def _table_line(text: str) -> bool:
             or "Hooks will be executed" in t)
 
 
-def follow(argv: list[str], log_path: Path, emit: Callable[[dict], None], verbose: bool) -> int:
+def follow(argv: list[str], log_path: Path, emit: Callable[[dict], None], verbose: bool,
+           env: dict | None = None) -> int:
     """Run argv, tee everything to log_path, pass its events to `emit` (and its log lines with verbose). Right under
     MMEngine's hook table the log gets HOOK_PRIORITY_NOTE, and `emit` a `hook-note` event, once."""
     state = {"table": "before"}  # before -> in -> explained
@@ -79,4 +113,4 @@ def follow(argv: list[str], log_path: Path, emit: Callable[[dict], None], verbos
             state["table"] = "in"
         return note
 
-    return inenv.stream(argv, emit, on_line, log=log_path)
+    return inenv.stream(argv, emit, on_line, log=log_path, env=env)

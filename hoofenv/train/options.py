@@ -22,11 +22,11 @@ class TrainOptions:
     from_ckpt: str | None = None
     pretrained: str = "default"
     trust_checkpoint: bool = False
-    gpus: int = 1
-    nnodes: int = 1
+    gpus: int | None = None  # --gpus N: N processes, one per GPU (the GPU spelling of nproc)
+    nnodes: int | str = 1  # N, or MIN:MAX with rdzv (elastic)
     node_rank: int = 0
     master_addr: str = "127.0.0.1"
-    master_port: int = 29500
+    master_port: int | None = None  # None: torchrun --standalone picks a free port on one node, 29500 on several
     amp: bool = False
     skip_verify: bool = False
     seed: int = 21
@@ -35,3 +35,28 @@ class TrainOptions:
     stop_after_epoch: int | None = None
     lr: float | None = None  # None: trainconfig.scaled_lr(batch)
     extra: dict = field(default_factory=dict)
+    # scaling out (docs/scaling.md)
+    nproc: int | None = None  # processes per node; None: gpus, else 1
+    rdzv: str | None = None  # HOST[:PORT] of torchrun's c10d rendezvous
+    rdzv_id: str | None = None
+    max_restarts: int = 0
+    slurm: bool = False
+    submit: bool = False
+    slurm_partition: str | None = None
+    slurm_time: str | None = None
+    sbatch_args: list = field(default_factory=list)
+    track: list = field(default_factory=list)  # tensorboard, mlflow, wandb
+    tracking_uri: str | None = None
+
+    @property
+    def procs(self) -> int:
+        """Processes per node."""
+        return self.nproc or self.gpus or 1
+
+    @property
+    def max_nodes(self) -> int:
+        return int(str(self.nnodes).rpartition(":")[2])
+
+    @property
+    def distributed(self) -> bool:
+        return self.procs > 1 or self.max_nodes > 1 or bool(self.rdzv) or self.slurm

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from hoofenv.errors import HoofenvError
 from hoofenv.files import atomic_write_text
 from hoofenv.train import config as trainconfig
 
@@ -19,6 +20,32 @@ def best_metrics(epochs: list[dict]) -> dict:
             value, epoch = max(pts)
             best[key] = dict(value=value, epoch=epoch)
     return best
+
+
+def _count(value) -> int | None:
+    """A whole number >= 1 from a file the run wrote, else None (a damaged file leaves the line out)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def scale_lines(params: dict, info: dict, ranks: list[dict] | None = None) -> list[str]:
+    """Processes, per-process and global batch, and how the learning rate was scaled."""
+    world = _count(info.get("world_size")) or _count(params.get("world_size")) or 1
+    batch = _count(params.get("train_batch_size"))
+    lines = []
+    if world > 1:
+        lines.append(f"- {world} processes ({info.get('backend') or '?'}): batch {batch} per process, "
+                     f"global batch {batch * world if isinstance(batch, int) else '?'}")
+    lr, scaled_for = params.get("base_lr"), (_count(params.get("world_size")) or 1) * (batch or 0)
+    if isinstance(lr, float) and scaled_for and abs(lr - trainconfig.scaled_lr(scaled_for)) < 1e-12:
+        lines.append(f"- lr {lr:g} = {trainconfig.RTMPOSE_LR:g} x sqrt({scaled_for}/{trainconfig.RTMPOSE_BATCH}): "
+                     f"RTMPose's rate scaled to the global batch")
+    elif lr is not None:
+        lines.append(f"- lr {lr} as given (--lr): not scaled")
+    if ranks:
+        digests = {r.get("weights_sha256") for r in ranks}
+        same = "identical" if len(digests) == 1 else f"DIFFERENT ({len(digests)} distinct)"
+        lines.append(f"- final weights on the {len(ranks)} ranks: {same} (sha256 of each rank's state_dict)")
+    return lines
 
 
 def _number(value) -> bool:
@@ -55,7 +82,7 @@ def read_epochs(metrics: dict, notes: list[str]) -> list[dict]:
     return clean
 
 
-def write_report(work_dir: Path, stats, size: str, wall: float) -> Path:
+def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: list[dict] | None = None) -> Path:
     notes: list[str] = []
     metrics = read_json(work_dir / "metrics.json", notes)
     epochs = read_epochs(metrics, notes)
@@ -88,7 +115,11 @@ def write_report(work_dir: Path, stats, size: str, wall: float) -> Path:
         lines.append(f"- {secs[len(secs) // 2]:.1f} s per epoch (median), "
                      f"{iters[len(iters) // 2] if iters else '?'} s per iteration, "
                      f"data_time {data_t[len(data_t) // 2] if data_t else '?'} s per iteration")
-    lines.append(f"- wall time of this command: {wall:.0f} s")
+    lines.append(f"- wall time of this command: {wall:.0f} s" if wall is not None else
+                 "- wall time: see the job's log (slurm-JOBID.out)")
+    scale = scale_lines(params, info, ranks)
+    if scale:
+        lines += ["", "## Scale", *scale]
     lines += ["", "## Hardware and versions"]
     listed = info.get("gpus") if isinstance(info.get("gpus"), list) else []
     gpus = ", ".join(f"{g.get('name', '?')} ({g.get('memory_gib', '?')} GiB)" for g in listed
@@ -103,3 +134,22 @@ def write_report(work_dir: Path, stats, size: str, wall: float) -> Path:
               "- config.py: the rendered config (absolute paths); metainfo.py: the keypoint schema",
               "- metrics.json, loss.png, metrics.png: per-epoch numbers and curves; train.log: the full log", ""]
     return atomic_write_text(work_dir / "report.md", "\n".join(lines))
+
+
+def report_for(work_dir: Path) -> Path:
+    """report.md of a run hoofenv did not follow (a SLURM job): the data statistics from the config's data root."""
+    from hoofenv.train.preflight import data_check, data_paths
+
+    params = trainconfig.parse_params((work_dir / "config.py").read_text())
+    try:
+        _, train, val, images = data_paths(str(params.get("data_root", "")))
+        stats = data_check(train, val, images)
+    except HoofenvError:
+        stats = None
+    return write_report(work_dir, stats, str(params.get("model_size", "?")), None)
+
+
+if __name__ == "__main__":  # the last step of a SLURM job script (hoofenv/train/slurm.py)
+    import sys
+
+    report_for(Path(sys.argv[1]).resolve())

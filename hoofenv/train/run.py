@@ -8,6 +8,7 @@ events (dicts with an "event" key) to a callback; the CLI renders them.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,10 @@ from hoofenv.files import atomic_write_text
 from hoofenv.inenv import protocol
 from hoofenv.machine.probe import gpu_memory_gib
 from hoofenv.train import config as trainconfig
+from hoofenv.machine import inenv
+from hoofenv.train import scale, slurm, tracking
 from hoofenv.train.checkpoints import EVENTS, checkpoint_error
-from hoofenv.train.launch import follow, runner_argv
+from hoofenv.train.launch import follow, launch_env, runner_argv
 from hoofenv.train.options import TrainOptions
 from hoofenv.train.preflight import (data_check, data_paths, parse_batch, resolve_pretrained, stack_python,
                                      train_instances, verify_preflight)
@@ -45,41 +48,96 @@ class Setup:
         return self.work_dir / "config.py"
 
 
+def world_size(opts: TrainOptions) -> int:
+    """Processes in all (with elastic MIN:MAX nodes, the most): what the lr and warm-up are scaled for."""
+    return opts.procs * opts.max_nodes
+
+
 def render_config(opts: TrainOptions, root: Path, metainfo: Path, schema, size: str, batch: int,
                   workers: int, pretrained: str | None) -> str:
     stage2 = trainconfig.stage2_epochs(opts.epochs)
     samples = train_instances(root / "annotations" / "train.json")
+    world = world_size(opts)
     params = trainconfig.TrainParams(
         data_root=str(root), metainfo_file=str(metainfo), num_keypoints=len(schema.keypoints),
         flip=bool(schema.swaps), model_size=size, input_size=tuple(opts.input_size), max_epochs=opts.epochs,
         stage2_num_epochs=stage2,
         val_interval=opts.val_interval or max(1, min(5, opts.epochs // 10 or 1)),
         train_batch_size=batch, val_batch_size=max(batch, 1), num_workers=workers,
-        base_lr=opts.lr if opts.lr is not None else trainconfig.scaled_lr(batch),
-        warmup_iters=trainconfig.warmup_iters(samples, batch, opts.epochs),
+        base_lr=opts.lr if opts.lr is not None else trainconfig.scaled_lr(batch * world),
+        warmup_iters=trainconfig.warmup_iters(samples, batch * world, opts.epochs),
         pretrained=pretrained, amp=opts.amp, seed=opts.seed, deterministic=opts.deterministic,
-        extra=dict(opts.extra),
+        extra=dict(opts.extra), world_size=world,
     )
     template = Path(opts.config).read_text() if opts.config else None
     if template is not None and trainconfig.BEGIN not in template:
         raise UsageError(f"--config {opts.config} has no '{trainconfig.BEGIN}' block",
                          hint="start from configs/rtmpose_hoof.py; hoofenv fills that block with absolute paths")
-    return trainconfig.render(params, template)
+    if opts.track and template is not None and "visualizer" not in template:
+        raise UsageError(f"--track needs a `visualizer = dict(...)` in --config {opts.config}",
+                         hint="copy the visualizer lines of configs/rtmpose_hoof.py into it")
+    work_dir = Path(metainfo).parent
+    return trainconfig.render(params, template) + tracking.config_block(
+        tracking.backends(opts.track, work_dir, opts.tracking_uri))
 
 
 def train(opts: TrainOptions, emit: Emit | None = None) -> Path:
     emit = emit or (lambda e: None)
+    scale.check(opts)
     python = stack_python(opts)
     root, train_json, val_json, images = data_paths(opts.data)
     stats = data_check(train_json, val_json, images)
     schema = Schema.from_coco(json.loads(train_json.read_text()))
-    verify_preflight(opts, python, emit)
+    if opts.slurm:
+        emit({"event": "notice", "text": "--slurm: `hoofenv verify` is left to the compute nodes "
+                                         "(srun hoofenv verify), the login node may have no GPU"})
+    else:
+        verify_preflight(opts, python, emit)
+    tracking.ensure(opts.track, python, None if opts.python else python.parent.parent, emit)
     setup = _setup(opts, emit)
     setup.work_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumed_world(opts, setup, emit)
+    if opts.slurm:
+        return _slurm(opts, python, setup, root, schema, emit)
     started = time.time()
-    _run_until_done(opts, python, setup, root, schema, emit)
-    report = write_report(setup.work_dir, stats, setup.size, time.time() - started)
+    ranks = _run_until_done(opts, python, setup, root, schema, emit)
+    report = write_report(setup.work_dir, stats, setup.size, time.time() - started, ranks)
     emit({"event": "report", "path": str(report)})
+    return setup.work_dir
+
+
+def _check_resumed_world(opts: TrainOptions, setup: Setup, emit: Emit) -> None:
+    if not opts.resume:
+        return
+    was = int(trainconfig.parse_params(setup.config.read_text()).get("world_size", 1) or 1)
+    if was != world_size(opts):
+        emit({"event": "notice", "text": f"this run was rendered for {was} process(es) and resumes on "
+                                         f"{world_size(opts)}: the global batch changes, the lr stays as rendered "
+                                         f"(pass the same --nproc/--gpus/--nnodes to resume it as it was)"})
+
+
+def _render(opts: TrainOptions, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
+    metainfo = write_metainfo(schema, setup.work_dir / "metainfo.py")
+    text = render_config(opts, root, metainfo, schema, setup.size, setup.batch, setup.workers, setup.pretrained)
+    atomic_write_text(setup.config, text)
+    world = world_size(opts)
+    emit({"event": "config", "path": str(setup.config), "size": setup.size, "keypoints": len(schema.keypoints),
+          "input_size": list(opts.input_size), "batch": setup.batch, "workers": setup.workers,
+          "flip": bool(schema.swaps), "pretrained": setup.pretrained, "world_size": world,
+          "global_batch": (setup.batch or 0) * world, "track": list(opts.track)})
+
+
+def _slurm(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> Path:
+    """Render, write WORK_DIR/slurm_train.sh, and with --submit hand it to sbatch."""
+    if not opts.resume:
+        _render(opts, setup, root, schema, emit)
+    argv = runner_argv(python, setup.config, setup.work_dir, opts)
+    launcher = argv.index(str(inenv.LAUNCHER))
+    runner_args = argv[launcher + 2:-2]  # between `launch.py train` and `--launcher pytorch`
+    script = slurm.write(slurm.script_text(opts, python, runner_args, setup.work_dir, inenv.LAUNCHER), setup.work_dir)
+    job = slurm.submit(script) if opts.submit else None
+    emit({"event": "slurm", "script": str(script), "submit": opts.submit, "job": job,
+          "sbatch": bool(shutil.which("sbatch")), "nodes": str(opts.nnodes), "procs": opts.procs})
     return setup.work_dir
 
 
@@ -120,29 +178,34 @@ def resumed_batch(config_text: str) -> int | None:
     return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else None
 
 
-def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
-    """Render (unless resuming) and launch; on CUDA out of memory with an automatic batch, halve it and start over."""
+def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema,
+                    emit: Emit) -> list[dict]:
+    """Render (unless resuming) and launch; on CUDA out of memory with an automatic batch, halve it and start over.
+    Returns the `rank` events of a distributed run (one per process)."""
     work_dir = setup.work_dir
+    env = launch_env(opts, gpu=gpu_memory_gib() is not None)
     while True:
         if not opts.resume:
-            metainfo = write_metainfo(schema, work_dir / "metainfo.py")
-            text = render_config(opts, root, metainfo, schema, setup.size, setup.batch, setup.workers,
-                                 setup.pretrained)
-            atomic_write_text(setup.config, text)
-            emit({"event": "config", "path": str(setup.config), "size": setup.size,
-                  "keypoints": len(schema.keypoints), "input_size": list(opts.input_size), "batch": setup.batch,
-                  "workers": setup.workers, "flip": bool(schema.swaps), "pretrained": setup.pretrained})
+            _render(opts, setup, root, schema, emit)
         refused: list[dict] = []
+        seen: dict[str, list] = {"oom": [], "rank": []}
 
         def on_event(event: dict) -> None:
             if event["event"] in EVENTS:
                 refused.append(event)
-            emit(event)
+            if event["event"] in seen:
+                seen[event["event"]].append(event)
+            if event["event"] != "rank":
+                emit(event)
 
         rc = follow(runner_argv(python, setup.config, work_dir, opts), work_dir / "train.log", on_event,
-                    opts.verbose)
+                    opts.verbose, env=env)
+        if rc != protocol.EXIT_OK and seen["oom"]:
+            rc = protocol.EXIT_OOM  # torchrun exits 1 whatever its worker's status was: the event says why
         if rc == protocol.EXIT_OK:
-            return
+            if seen["rank"]:
+                emit({"event": "ranks", "ranks": seen["rank"]})
+            return seen["rank"]
         if rc == protocol.EXIT_OOM and setup.auto_batch and setup.batch and setup.batch > 1:
             half = max(1, setup.batch // 2)
             emit({"event": "retry", "batch": setup.batch, "new_batch": half})
@@ -151,6 +214,10 @@ def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, 
                 p.unlink()
             (work_dir / "last_checkpoint").unlink(missing_ok=True)
             continue
+        if refused and rc not in (protocol.EXIT_CHECKPOINT_REFUSED, protocol.EXIT_NOT_A_CHECKPOINT):
+            # torchrun exits 1 whatever its worker's status was: the event says why
+            rc = protocol.EXIT_NOT_A_CHECKPOINT if refused[-1]["event"] == "not-a-checkpoint" \
+                else protocol.EXIT_CHECKPOINT_REFUSED
         raise _failure(rc, opts, setup, refused)
 
 
