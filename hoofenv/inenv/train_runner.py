@@ -71,6 +71,16 @@ def to_visualizer(runner, entry: dict) -> None:
                                    if k not in ("epoch", "iter") and v is not None}, step=entry["epoch"])
 
 
+def previous_epochs(path: Path, up_to: int) -> list[dict]:
+    """metrics.json's epochs up to `up_to`; a damaged file loses its history, not the run."""
+    try:
+        old = json.loads(path.read_text()).get("epochs", []) if path.exists() else []
+    except (ValueError, OSError, AttributeError, RecursionError):
+        old = []
+    old = old if isinstance(old, list) else []
+    return [e for e in old if isinstance(e, dict) and isinstance(e.get("epoch"), int) and e["epoch"] <= up_to]
+
+
 def make_progress_hook(work_dir: Path, stop_after: int | None, epoch_scalars: bool = False):
     from mmengine.hooks import Hook
 
@@ -87,15 +97,8 @@ def make_progress_hook(work_dir: Path, stop_after: int | None, epoch_scalars: bo
             self.durations: list[float] = []
 
         def before_train(self, runner):
-            if self.path.exists():  # --resume: keep the epochs before the resume point
-                try:
-                    old = json.loads(self.path.read_text()).get("epochs", [])
-                except (ValueError, OSError, AttributeError, RecursionError):
-                    old = []
-                old = old if isinstance(old, list) else []  # a damaged file loses its history, not the run
-                self.epochs = [e for e in old if isinstance(e, dict) and isinstance(e.get("epoch"), int)
-                               and e["epoch"] <= runner.epoch]
-                self.durations = [e["seconds"] for e in self.epochs if isinstance(e.get("seconds"), (int, float))]
+            self.epochs = previous_epochs(self.path, runner.epoch)  # --resume: the epochs before the resume point
+            self.durations = [e["seconds"] for e in self.epochs if isinstance(e.get("seconds"), (int, float))]
             world = runner.world_size
             batch = runner.train_dataloader.batch_size
             emit0("start", max_epochs=runner.max_epochs, iterations=len(runner.train_dataloader),
