@@ -84,6 +84,10 @@ CODES: dict[str, str] = {
     "conflict": "two different pictures share a name",
     "image-file-missing": "an image file is missing",
     "annotation-missing-image": "annotations point at images that do not exist",
+    "non-finite": "a number is NaN, Infinity or beyond +-2^53 (not JSON)",
+    "split-mismatch": "a train/val pair is not the one `hoofenv data split` wrote together",
+    "same-input": "the same export is given twice",
+    "unsafe-path": "a file_name leaves the images folder",
 }
 
 

@@ -199,4 +199,8 @@ def write_metainfo(schema: Schema, path: str | Path) -> Path:
     body = pprint.pformat(schema.to_metainfo(), indent=1, width=100, sort_dicts=False)
     text = (f'"""MMPose dataset metainfo for {schema.name!r}, written by hoofenv data schema."""\n\n'
             f"dataset_info = {body}\n")
+    if path.is_file() and path.read_bytes() != text.encode("utf-8"):
+        from hoofenv.files import backup
+
+        backup(path)  # a metainfo file edited by hand is kept as PATH.bak
     return write_atomic(path, text)
