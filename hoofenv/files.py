@@ -74,10 +74,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        _name(exc, path)
         raise
     return path
+
+
+def _name(exc: BaseException, path: Path) -> None:
+    """A write that fails (ENOSPC from write or fsync) carries no file name: give it the target's."""
+    if isinstance(exc, OSError) and not exc.filename:
+        exc.filename = str(path)
 
 
 def backup(path: str | os.PathLike) -> Path:
@@ -104,6 +111,9 @@ def backup(path: str | os.PathLike) -> Path:
                     os.replace(tmp, target)
                     return target
                 n += 1
+    except OSError as exc:
+        _name(exc, path.with_name(path.name + ".bak"))
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -186,6 +196,9 @@ def write_set(parts: dict[str, tuple[Path, str]], manifest: str | os.PathLike, r
         for role, (path, _) in parts.items():
             os.replace(temps.pop(role), path)
         _fsync_dir(manifest.parent)
+    except OSError as exc:
+        _name(exc, manifest.parent)
+        raise
     finally:
         for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
@@ -246,7 +259,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        _name(exc, path)
         raise
     return path
+
+
+def output_problem(path: str | os.PathLike, folder: bool = False) -> str | None:
+    """Why PATH cannot be written as a file (or, with FOLDER, created as a folder), judged before any work:
+    it is a folder (a file), or a part of it is a file. None when it looks writable."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            return f"{path} is a file, not a folder"
+        if not folder and path.is_dir():
+            return f"{path} is a folder, not a file"
+        return None
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is a file, so {path} cannot be made inside it"
+    return None

@@ -30,6 +30,10 @@ MISSING = object()
 NUMS = frozenset((int, float))
 CROWD = frozenset((int, bool, float))
 PATTERN_CACHE_MAX = 4096
+# fields whose range the checks below test themselves; any other field is searched for non-finite numbers
+CHECKED = frozenset(("keypoints", "bbox", "area", "id", "image_id", "category_id", "iscrowd", "num_keypoints"))
+IMAGE_CHECKED = frozenset(("id", "width", "height", "file_name"))
+CHECKED_ALL = CHECKED | IMAGE_CHECKED
 
 
 @dataclass
@@ -196,7 +200,7 @@ class _Checker:
         for values, start, non_finite in self.pending:
             self._annotations(values, start, non_finite)
         self.pending = []
-        for where in bad_numbers(top) if outside or top else ():
+        for where in bad_numbers(top, integers=False):
             self.add("non-finite", where.split(" = ")[0], where)
         self._image_totals()
         if images_dir is not None:
@@ -261,7 +265,8 @@ class _Checker:
             self.add("wrong-type", _ident(iid), f"image {_ident(iid)}: file_name {describe(fname)} is not a name")
         elif fname:
             self._file_name(fname, iid, w, h)
-        if non_finite or not (ok_w and ok_h) or type(iid) is not int or not -LIMIT <= iid <= LIMIT:
+        if (non_finite or not (ok_w and ok_h) or type(iid) is not int or not -LIMIT <= iid <= LIMIT
+                or any(True for k in img.keys() - IMAGE_CHECKED for _ in bad_numbers(img[k], integers=False))):
             self._non_finite(img, f"image {_ident(iid)}", _ident(iid))
 
     def _file_name(self, fname: str, iid, w, h) -> None:
@@ -292,7 +297,7 @@ class _Checker:
             self.add("duplicate-annotation-id", ak, f"annotation id {ak} occurs {n} times")
 
     def _non_finite(self, record, where: str, ident) -> None:
-        found = list(bad_numbers(record))
+        found = [p for k, v in record.items() for p in bad_numbers(v, str(k), integers=k in CHECKED_ALL)]
         if found:
             self.add("non-finite", ident, f"{where}: {', '.join(found[:3])}" + (" ..." if len(found) > 3 else ""))
 
@@ -334,10 +339,13 @@ class _Checker:
         area = ann.get("area")
         if type(area) not in NUMS or not area > 0:
             add("area-missing", aid, f"annotation {aid}: area {describe(area)}")
-        elif area > LIMIT:
-            bad = True
+        for value in (area, nk, crowd):
+            if type(value) in NUMS and not -LIMIT <= value <= LIMIT:
+                bad = True
         if labelled:
             _check_points_placed(kps, placed, ann["bbox"] if box_ok else None, size, aid, add)
+        if not bad and ann.keys() - CHECKED:
+            bad = any(True for k in ann.keys() - CHECKED for _ in bad_numbers(ann[k], integers=False))
         if bad or bad_box or non_finite:
             self._non_finite(ann, f"annotation {aid}", aid)
 
@@ -389,6 +397,9 @@ class _Checker:
                 add("keypoint-count-mismatch", aid,
                     f"annotation {aid}: category {describe(cat[0].get('id'))} has {cat[1]} keypoints, "
                     f"schema {self.k_schema}")
+        for value in (get("id"), iid, cid):
+            if type(value) in NUMS and not -LIMIT <= value <= LIMIT:
+                bad = True
         return aid, ik, cat, bad
 
     def _visibility(self, kps: list, aid) -> tuple[int, list[int]]:

@@ -76,11 +76,27 @@ FIELDS = itemgetter("id", "image_id", "category_id", "keypoints", "bbox", "area"
 NAMES = ("id", "image_id", "category_id", "keypoints", "bbox", "area", "iscrowd", "num_keypoints")
 
 
+# CVAT's annotation keys: a record with exactly these is fully covered by the fast path's checks
+CVAT_ANNOTATION = 10
+CVAT_IMAGE = frozenset(("id", "width", "height", "file_name", "license", "flickr_url", "coco_url", "date_captured"))
+PLAIN_VALUES = frozenset((bool, str, type(None)))
+
+
 def _columns(batch: list) -> list:
     try:
         return list(zip(*map(FIELDS, batch)))
     except KeyError:
         return [_col(batch, name) for name in NAMES]
+
+
+def _rest_plain(batch: list) -> bool:
+    """Every record has exactly CVAT's keys, `segmentation: []` and an `attributes` object of booleans and
+    strings: nothing else in it can hold a number out of range."""
+    if set(map(len, batch)) != {CVAT_ANNOTATION}:
+        return False
+    segs, attrs = _col(batch, "segmentation", 0), _col(batch, "attributes", 0)
+    return (set(map(type, segs)) == {list} and set(map(len, segs)) == {0} and set(map(type, attrs)) == {dict}
+            and set(map(type, chain.from_iterable(map(dict.values, attrs)))) <= PLAIN_VALUES)
 
 
 def annotations(ck, batch: list) -> tuple[list[int], list[int]] | None:
@@ -99,7 +115,8 @@ def annotations(ck, batch: list) -> tuple[list[int], list[int]] | None:
     if (set(map(type, ids)) | set(map(type, iids)) | set(map(type, cids)) != {int}
             or set(map(type, kps)) != {list} or set(map(type, bbs)) != {list}
             or set(map(len, kps)) != {3 * k} or set(map(len, bbs)) != {4}
-            or not _ints_ok([ids, iids, cids]) or not _types_ok(kps) or not _types_ok(bbs)):
+            or not _ints_ok([ids, iids, cids]) or not _types_ok(kps) or not _types_ok(bbs)
+            or not _rest_plain(batch) or not _ints_ok([list(map(max, bbs)), list(map(min, bbs))])):
         return None
     vis = list(map(tuple, map(VIS, kps)))
     infos = list(map(ck.cache.get, vis))
@@ -203,6 +220,12 @@ def images(ck, batch: list) -> list[int] | None:
     if (set(map(type, ids)) != {int} or not set(map(type, ws)) | set(map(type, hs)) <= NUMS
             or set(map(type, names)) != {str} or not _ints_ok([ids, ws, hs]) or min(ws) <= 0 or min(hs) <= 0
             or min(map(len, names)) == 0):
+        return None
+    if not set(chain.from_iterable(map(dict.keys, batch))) <= CVAT_IMAGE:
+        return None
+    rest = [_col(batch, k, 0) for k in ("license", "date_captured")]
+    if not set(map(type, chain.from_iterable(rest))) <= {int} or not _ints_ok(rest) or not set(map(
+            type, chain(_col(batch, "flickr_url", ""), _col(batch, "coco_url", "")))) <= {str}:
         return None
     joined = "\n".join(names)
     if ".." in joined or "\x00" in joined or "\\" in joined or ":" in joined or "\n/" in joined or joined[0] == "/":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.data.coco import dump, is_int, is_number, keypoint_categories, load_export, skeleton_base
-from hoofenv.files import atomic_write_text as write_atomic, backup, same_file
+from hoofenv.files import atomic_write_text as write_atomic, backup, output_problem, same_file, sweep_temps
 
 
 @dataclass
@@ -178,6 +178,7 @@ def fix_file(path: str | Path, output: str | Path | None = None, in_place: bool 
     target = path if in_place else Path(output)
     if not in_place:
         _check_output(path, target)
+    sweep_temps(target)  # what a killed earlier run left, even when this one has nothing to write
     data = load_export(path)
     changes = fix(data, schema=schema)
     after = check(data, str(target), schema=schema)
@@ -205,13 +206,7 @@ def _check_output(src: Path, target: Path) -> None:
         raise HoofenvError(f"-o {target} is the input file: fix never overwrites its input by accident",
                            hint=f"hoofenv data fix {src} --in-place  (keeps {src.name}.bak)",
                            code="usage", exit_code=2)
-    if target.is_dir():
-        raise HoofenvError(f"-o {target} is a folder", hint=f"hoofenv data fix {src} -o {target}/{src.name}",
+    problem = output_problem(target)
+    if problem:
+        raise HoofenvError(f"-o {target}: {problem}", hint=f"hoofenv data fix {src} -o {src.with_suffix('.fixed.json')}",
                            code="usage", exit_code=2)
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise HoofenvError(f"-o {target}: {parent} is a file, not a folder",
-                                   hint=f"hoofenv data fix {src} -o {src.with_suffix('.fixed.json')}",
-                                   code="usage", exit_code=2)
-            break

@@ -9,7 +9,8 @@ it in the real stack):
   turned WebP really is decoded at another size than its JSON says.
 - GIF is not decoded (OpenCV < 4.11): the loader gets None and training stops on an assertion. So do an empty
   file, a file that is no picture, a PNG cut short (no IEND chunk), and more than 2^30 pixels (OpenCV's
-  CV_IO_MAX_IMAGE_PIXELS). A JPEG cut short is decoded with a grey bottom (no error, no finding).
+  CV_IO_MAX_IMAGE_PIXELS), and a JPEG cut before its scan (SOS) begins. A JPEG cut later is decoded with a grey
+  bottom (no error, no finding).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def decoded(path: Path) -> Decoded:
         return Decoded(problem="is a GIF, which OpenCV (MMPose's decoder) cannot read before 4.11")
     if h.format == "png" and not h.complete:
         return Decoded(problem="is a PNG cut short (no IEND chunk): OpenCV cannot decode it")
+    if h.format == "jpeg" and not h.complete:
+        return Decoded(problem="is a JPEG cut short before its image data: OpenCV cannot decode it")
     if h.width <= 0 or h.height <= 0:
         return Decoded(problem=f"has a size of {h.width}x{h.height} in its header")
     turned = h.format in TURNING and h.orientation in (5, 6, 7, 8)

@@ -21,7 +21,7 @@ class Header:
     width: int = 0
     height: int = 0
     orientation: int = 1  # EXIF orientation; 5-8 turn the picture a quarter
-    complete: bool = True  # PNG: IEND found; other formats are not checked
+    complete: bool = True  # PNG: IEND found; JPEG: the scan (SOS) begins; other formats are not checked
     bytes: int = 0
 
 
@@ -90,6 +90,7 @@ def _png(head: bytes, f) -> Header | None:
 def _jpeg(f) -> Header | None:
     f.seek(2)
     orientation = 1
+    size = None
     while True:
         byte = f.read(1)
         while byte and byte != b"\xff":
@@ -97,15 +98,21 @@ def _jpeg(f) -> Header | None:
         while byte == b"\xff":
             byte = f.read(1)
         if not byte:
-            return None
+            return Header("jpeg", size[0], size[1], orientation, complete=False) if size else None
         marker = byte[0]
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             continue
         length = struct.unpack(">H", f.read(2))[0]
         # SOF0-15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and size is None:
             h, w = struct.unpack(">xHH", f.read(5))
-            return Header("jpeg", w, h, orientation)
+            size = (w, h)
+            f.seek(length - 7, 1)
+            continue
+        if marker == 0xDA:  # start of scan: the pixels follow; a file cut before here decodes to nothing
+            if size is None:
+                return None
+            return Header("jpeg", size[0], size[1], orientation, complete=len(f.read(length)) == length)
         if marker == 0xE1 and length > 8:
             data = f.read(length - 2)
             if data.startswith(b"Exif\x00\x00"):

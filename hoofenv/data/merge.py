@@ -300,8 +300,7 @@ class _Merger:
 
 
 def merge_files(paths: list[str], output: str, images: list[str] | None = None, prefer: str = "last") -> MergeReport:
-    from hoofenv.data.fix import _check_output
-    from hoofenv.files import backup, sha256_file
+    from hoofenv.files import backup, output_problem, sha256_file
 
     out = Path(output)
     digests: dict[str, str] = {}
@@ -309,7 +308,10 @@ def merge_files(paths: list[str], output: str, images: list[str] | None = None, 
         if out.exists() and same_file(p, out):
             raise HoofenvError(f"-o {output} is one of the inputs: merge never overwrites an export",
                                hint="hoofenv data merge A.json B.json -o merged.json", code="usage", exit_code=2)
-        _check_output(Path(p), out)
+    problem = output_problem(out)
+    if problem:
+        raise HoofenvError(f"-o {output}: {problem}", hint="hoofenv data merge A.json B.json -o merged.json",
+                           code="usage", exit_code=2)
     for p in paths:
         first = next((q for q in digests if Path(q).exists() and same_file(p, q)), None)
         if first is not None:

@@ -48,9 +48,12 @@ def preview_file(path: str, images_dir: str, output_dir: str, limit: int = 100) 
     if not root.is_dir():
         raise HoofenvError(f"--images {root} is not a folder", hint="pass the export's images folder",
                            code="usage", exit_code=2)
-    if out.exists() and not out.is_dir():
-        raise HoofenvError(f"-o {out} is a file, not a folder", hint="name a folder for the pictures",
-                           code="usage", exit_code=2)
+    from hoofenv.files import output_problem
+
+    problem = output_problem(out, folder=True)
+    if problem:
+        raise HoofenvError(f"-o {out}: {problem}", hint="name a folder for the pictures", code="usage",
+                           exit_code=2)
     if limit < 1:
         raise HoofenvError(f"--limit {limit}: draw at least one image", hint="--limit 100", code="usage",
                            exit_code=2)

@@ -58,13 +58,14 @@ def describe(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def bad_numbers(value: Any, where: str = "") -> Iterator[str]:
-    """Paths inside VALUE to NaN, Infinity or numbers beyond +-2^53, e.g. `bbox[0] = NaN`."""
+def bad_numbers(value: Any, where: str = "", integers: bool = True) -> Iterator[str]:
+    """Paths inside VALUE to NaN, Infinity or (with INTEGERS) numbers beyond +-2^53, e.g. `bbox[0] = NaN`.
+    Fields hoofenv does not read may hold any integer: JSON allows it and it is written back unchanged."""
     stack = [(where, value)]
     while stack:
         at, v = stack.pop()
         t = type(v)
-        if t is float or t is int:
+        if t is float or (t is int and integers):
             if not -LIMIT <= v <= LIMIT:
                 yield f"{at or 'value'} = {describe(v)}"
         elif t is list:
@@ -155,9 +156,11 @@ def non_finite_paths(data: dict) -> list[str]:
     for k, v in data.items():
         if k in RULES and isinstance(v, list):
             for index, record in enumerate(v):
-                out += [f"{label(k, record, index)}: {p}" for p in bad_numbers(record)]
+                paths = ([p for f, x in record.items() for p in bad_numbers(x, str(f), integers=f in RULES[k])]
+                         if isinstance(record, dict) else list(bad_numbers(record)))
+                out += [f"{label(k, record, index)}: {p}" for p in paths]
         else:
-            out += list(bad_numbers(v, str(k)))
+            out += list(bad_numbers(v, str(k), integers=False))
     return out
 
 

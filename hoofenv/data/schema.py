@@ -192,7 +192,13 @@ def write_metainfo(schema: Schema, path: str | Path) -> Path:
     """A Python file `dataset_info = dict(...)` that MMPose reads with `metainfo=dict(from_file=path)`."""
     from hoofenv.files import atomic_write_text as write_atomic
 
+    from hoofenv.files import output_problem
+
     path = Path(path)
+    problem = output_problem(path)
+    if problem:
+        raise HoofenvError(f"-o {path}: {problem}", hint="hoofenv data schema ... -o data/hoof_metainfo.py",
+                           code="usage", exit_code=2)
     if path.suffix != ".py":
         raise HoofenvError(f"{path}: MMPose loads metainfo from a .py file", hint=f"use {path.with_suffix('.py')}",
                            code="usage", exit_code=2)

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from hoofenv.errors import HoofenvError
 from hoofenv.data.coco import dump, load_export
-from hoofenv.files import check_set, read_set, same_file, sha256_file, write_set
+from hoofenv.files import check_set, output_problem, read_set, same_file, sha256_file, write_set
 
 MANIFEST_SUFFIX = ".split.json"
 KIND = "hoofenv data split"
@@ -125,9 +125,11 @@ def split_file(path: str, val: float, seed: int, group_by: str | None = None,
     src = Path(path)
     train_name, val_name = output_names(src, names)
     out = Path(output_dir) if output_dir else src.parent
-    if out.exists() and not out.is_dir():
-        raise HoofenvError(f"-o {out} is a file, not a folder", hint="name a folder for the two parts",
-                           code="usage", exit_code=2)
+    problem = output_problem(out, folder=True) or next(
+        (p for p in (output_problem(out / n) for n in (train_name, val_name)) if p), None)
+    if problem:
+        raise HoofenvError(f"-o {out}: {problem}", hint="name a folder for the two parts", code="usage",
+                           exit_code=2)
     targets = {"train": out / train_name, "val": out / val_name}
     for target in targets.values():
         if target.exists() and same_file(target, src):
