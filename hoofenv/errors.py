@@ -93,6 +93,11 @@ CODES: dict[str, str] = {
     "tracking-install": "installing a --track package into the managed env failed",
     "tracking-python": "a --track package needs a newer Python than the training env's",
     "slurm-submit": "sbatch refused the job script",
+    # data safety (docs/data.md)
+    "non-finite": "a number is NaN, Infinity or beyond +-2^53 (not JSON)",
+    "split-mismatch": "a train/val pair is not the one `hoofenv data split` wrote together",
+    "same-input": "the same export is given twice",
+    "unsafe-path": "a file_name leaves the images folder",
 }
 
 

@@ -63,6 +63,9 @@ def add_parser(subparsers) -> None:
                     help="keep groups together: 'dir' (file_name's folder), an image field (e.g. video), "
                          "or 're:PATTERN' (first group of a regex over file_name)")
     sp.add_argument("-o", "--output-dir", metavar="DIR", help="where to write <stem>_train.json and <stem>_val.json")
+    sp.add_argument("--names", metavar="TRAIN.json,VAL.json",
+                    help="the two file names (default <stem>_train.json,<stem>_val.json); train.json,val.json makes "
+                         "the layout `hoofenv train` reads")
 
     sp = cmd("stats", "images, instances, labelled and visible count per keypoint, dataset size guidance", _stats)
     sp.add_argument("ann", metavar="ANN.json")
@@ -71,7 +74,7 @@ def add_parser(subparsers) -> None:
     sp.add_argument("ann", metavar="ANN.json")
     sp.add_argument("--images", metavar="DIR", required=True)
     sp.add_argument("-o", "--output-dir", metavar="DIR", required=True)
-    sp.add_argument("--limit", type=int, default=100, help="at most this many images (default 100)")
+    sp.add_argument("--limit", type=_positive, default=100, help="at most this many images (default 100)")
 
     sp = cmd("schema", "write the keypoint schema as MMPose dataset metainfo (a .py file for the config)", _schema)
     src = sp.add_mutually_exclusive_group(required=True)
@@ -79,6 +82,16 @@ def add_parser(subparsers) -> None:
     src.add_argument("--preset", metavar="NAME", help="hoof-side or four-hooves")
     sp.add_argument("-o", "--output", metavar="METAINFO.py", required=True)
     sp.add_argument("--category-id", type=int, help="the keypoint category, when the export has several")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not a positive number")
+    return n
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -160,21 +173,20 @@ def _print_stats(s) -> None:
 
 def _stats(args) -> int:
     from dataclasses import asdict
-    from hoofenv.data.coco import keypoint_categories, load, require_lists
-    from hoofenv.data.stats import compute_stats
+    from hoofenv.data.check import check_file
+    from hoofenv.errors import HoofenvError
 
-    data = load(args.ann)
-    require_lists(data, args.ann)
-    cats = keypoint_categories(data)
-    names = list(cats[0]["keypoints"]) if cats else []
-    stats = compute_stats(data, names, len(names) or None)
+    report = check_file(args.ann)
+    if report.stats is None:
+        f = report.findings[0]
+        raise HoofenvError(f.details[0] if f.details else f.message, causes=f.details[1:], hint=f.hint, code=f.code)
     if args.json:
-        _emit({"ok": True, "stats": asdict(stats)})
+        _emit({"ok": True, "stats": asdict(report.stats)})
         return 0
     from hoofenv.commands.output import line
 
     line(f"hoofenv data stats {args.ann}")
-    _print_stats(stats)
+    _print_stats(report.stats)
     return 0
 
 
@@ -198,7 +210,7 @@ def _fix(args) -> int:
     for note in result.unfixable:
         line(f"[!] not repaired: {note}")
     if result.backup:
-        line(f"    backup: {result.backup}")
+        line(f"    backup of the file replaced: {result.backup}")
     if result.written:
         line(f"✓ wrote {result.written} ({result.annotations} annotations, {result.images} images)")
         line(f"  next: hoofenv data check {result.written}")
@@ -225,10 +237,17 @@ def _merge(args) -> int:
     for cf in report.conflicts:
         line(f"[!] conflict on {cf.file_name}: {cf.kept_source} kept {cf.kept} annotations, "
                   f"{cf.dropped_source} had {cf.dropped} different ones (--prefer {args.prefer})")
+    for d in report.duplicate_annotations[:IDS_SHOWN]:
+        line(f"[=] duplicate annotation {d['annotation_id']} of {d['source']} on {d['file_name']} "
+             f"(identical to merged annotation {d['same_as']})")
+    if len(report.duplicate_annotations) > IDS_SHOWN:
+        line(f"    ... {len(report.duplicate_annotations) - IDS_SHOWN} more duplicate annotations (--json lists all)")
     c = report.counts
     line(f"images: {c['images_in']} in = {c['images_out']} out + {c['duplicate_images']} duplicates")
     line(f"annotations: {c['annotations_in']} in = {c['annotations_out']} out + "
               f"{c['duplicate_annotations']} duplicates + {c['superseded_annotations']} superseded")
+    if report.backup:
+        line(f"    backup of the file replaced: {report.backup}")
     line(f"✓ wrote {report.output}")
     line(f"  next: hoofenv data check {report.output}")
     return 0
@@ -240,7 +259,8 @@ def _split(args) -> int:
 
     if not 0 < args.val < 1:
         raise UsageError(f"--val {args.val} is not a fraction between 0 and 1", hint="hoofenv data split ANN --val 0.2")
-    report = split_file(args.ann, val=args.val, seed=args.seed, group_by=args.group_by, output_dir=args.output_dir)
+    report = split_file(args.ann, val=args.val, seed=args.seed, group_by=args.group_by, output_dir=args.output_dir,
+                        names=args.names)
     if args.json:
         _emit({"ok": True, **asdict(report)})
         return 0
@@ -248,8 +268,11 @@ def _split(args) -> int:
 
     for part in (report.train, report.val):
         line(f"[✓] {part.name}: {part.images} images, {part.annotations} annotations, {part.groups} groups "
-                  f"-> {part.path}")
+             f"-> {part.path}")
     line(f"    seed {report.seed}, group by {report.group_by or 'image'}; no group in both parts")
+    line(f"    manifest: {report.manifest} (the pair and the source's sha256; check and train verify it)")
+    for b in report.backups:
+        line(f"    backup of the file replaced: {b}")
     return 0
 
 
@@ -266,15 +289,19 @@ def _preview(args) -> int:
     line(f"[✓] drew {len(report.pictures)} images -> {report.output_dir}")
     for miss in report.missing[:IDS_SHOWN]:
         line(f"[!] missing image: {miss}")
+    for why in report.skipped[:IDS_SHOWN]:
+        line(f"[!] not drawn: {why}")
+    if len(report.skipped) > IDS_SHOWN:
+        line(f"    ... {len(report.skipped) - IDS_SHOWN} more not drawn (--json lists all)")
     line(f"    contact sheet: {report.contact_sheet}")
     return 0
 
 
 def _schema(args) -> int:
-    from hoofenv.data.coco import load
+    from hoofenv.data.coco import load_export
     from hoofenv.data.schema import Schema, get_preset, write_metainfo
 
-    schema = get_preset(args.preset) if args.preset else Schema.from_coco(load(args.ann), args.category_id)
+    schema = get_preset(args.preset) if args.preset else Schema.from_coco(load_export(args.ann), args.category_id)
     path = write_metainfo(schema, args.output)
     if args.json:
         _emit({"ok": True, "path": str(path), "metainfo": schema.to_metainfo()})

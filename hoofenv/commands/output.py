@@ -14,17 +14,27 @@ COLOURS = {OK: "green", WARN: "yellow", FAIL: "red", SKIP: "dim", "info": None, 
 _consoles: dict[bool, object] = {}
 
 
+def _streams() -> None:
+    """A name that is not valid UTF-8 (from argv, or a lone surrogate from a JSON file) is printed escaped
+    instead of ending the command with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def console(stderr: bool = False):
     """One Rich console per stream (Rich is imported only by commands that draw tables or live status)."""
     if stderr not in _consoles:
         from rich.console import Console
 
+        _streams()
         _consoles[stderr] = Console(stderr=stderr, highlight=False, soft_wrap=True)
     return _consoles[stderr]
 
 
 def line(text: str = "", stderr: bool = False) -> None:
     """Plain text, exactly as given."""
+    _streams()
     print(text, file=sys.stderr if stderr else sys.stdout, flush=True)
 
 
@@ -43,4 +53,5 @@ def styled(parts: list[tuple[str, str | None]], stderr: bool = False) -> None:
 
 
 def emit_json(obj) -> None:
+    _streams()
     print(json.dumps(obj, indent=2, ensure_ascii=False, default=str), flush=True)

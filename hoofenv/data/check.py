@@ -1,20 +1,39 @@
 """`data check`: everything MMPose or xtcocotools would crash on, silently drop, or score wrongly.
 
-One pass over images and one over annotations; a 20,000-annotation export takes well under a second.
+The file is read one record at a time (hoofenv.data.stream): categories, then images, then each annotation is
+checked as it is parsed and dropped, so memory is the text plus the id sets, not the 1.4 GB that `json.load`
+builds for an 800,000-annotation export. An export that lists annotations before images (CVAT never does) keeps
+them until the images are known. `check(data)` on a dict in memory writes it out and reads it the same way, so
+both give the same findings.
+
+The hot path is one function per annotation with the checks inlined; visibility patterns (a tuple of the `v`
+values) are classified once per distinct pattern and counted, which also gives the per-keypoint statistics.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import gc
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoofenv.errors import HoofenvError
-from hoofenv.data.coco import TOP_LEVEL, is_int, is_number, keypoint_categories, load, skeleton_base
+from hoofenv.data import checkfast, stream
+from hoofenv.data.coco import TOP_LEVEL, json_error, not_an_object, parse, read_text, skeleton_base
 from hoofenv.data.findings import Finding, make
-from hoofenv.data.stats import Stats, compute_stats
+from hoofenv.data.records import LIMIT, bad_numbers, describe, key, record_problems
+from hoofenv.data.stats import KeypointCount, Stats, size_guidance
 
 MAX_DETAILS = 5
+MISSING = object()
+NUMS = frozenset((int, float))
+CROWD = frozenset((int, bool, float))
+PATTERN_CACHE_MAX = 4096
+# fields whose range the checks below test themselves; any other field is searched for non-finite numbers
+CHECKED = frozenset(("keypoints", "bbox", "area", "id", "image_id", "category_id", "iscrowd", "num_keypoints"))
+IMAGE_CHECKED = frozenset(("id", "width", "height", "file_name"))
+CHECKED_ALL = CHECKED | IMAGE_CHECKED
 
 
 @dataclass
@@ -29,274 +48,470 @@ class Report:
         return sum(1 for f in self.findings if f.severity == "error")
 
 
-class _Collector:
-    def __init__(self) -> None:
-        self.ids: dict[str, list] = defaultdict(list)
-        self.details: dict[str, list[str]] = defaultdict(list)
-
-    def add(self, code: str, ident, detail: str | None = None) -> None:
-        self.ids[code].append(ident)
-        if detail and len(self.details[code]) < MAX_DETAILS:
-            self.details[code].append(detail)
-
-
 def check_file(path: str | Path, images_dir: str | Path | None = None, schema=None) -> Report:
-    """Load and check; a file that does not parse is a finding (with line and column), not an exception."""
+    """Read and check; a file that does not parse is a finding (with line and column), not an exception."""
     try:
-        data = load(path)
+        text = read_text(path)
     except HoofenvError as err:
-        if err.code not in ("invalid-json", "wrong-type"):
+        if err.code != "invalid-json":
             raise
-        finding = make(err.code, [], str(path), details=[err.message, *err.causes])
-        return Report(ok=False, path=str(path), findings=[finding], stats=None)
-    return check(data, str(path), images_dir=images_dir, schema=schema)
+        return _unparsed(err, path)
+    report = check_text(text, str(path), images_dir=images_dir, schema=schema)
+    from hoofenv.data.split import check_findings
+
+    extra = [make(code, [Path(path).name], str(path), details=[detail], hint=hint)
+             for code, detail, hint in check_findings(path)]
+    if extra:
+        report.findings = sorted(report.findings + extra, key=lambda f: (f.severity != "error", f.code))
+        report.ok = report.ok and not any(f.severity == "error" for f in extra)
+    return report
 
 
 def check(data: dict, path: str, images_dir: str | Path | None = None, schema=None) -> Report:
-    c = _Collector()
-    for key in TOP_LEVEL:
-        if not isinstance(data.get(key), list):
-            c.add("missing-field", key, f"top-level {key!r} missing or not a list")
-    images = [i for i in data.get("images") or [] if isinstance(i, dict)] if isinstance(data.get("images"), list) else []
-    anns = data.get("annotations") if isinstance(data.get("annotations"), list) else []
-    cats = [x for x in data.get("categories") or [] if isinstance(x, dict)] if isinstance(data.get("categories"), list) else []
-
-    kp_cats = keypoint_categories(data)
-    if schema is not None:
-        k_schema, names = len(schema.keypoints), list(schema.keypoints)
-    elif kp_cats:
-        names = list(kp_cats[0]["keypoints"])
-        k_schema = len(names)
-    else:
-        k_schema, names = None, []
-    _check_categories(cats, kp_cats, c)
-    image_size, seen_images = _check_images(images, c)
-    if images_dir is not None:
-        _check_files(images, Path(images_dir), c)
-    _check_annotations(anns, c, {x.get("id"): x for x in cats}, kp_cats, k_schema, image_size, seen_images)
-
-    findings = [make(code, _unique(ids), path, c.details.get(code)) for code, ids in c.ids.items()]
-    order = {"error": 0, "warning": 1}
-    findings.sort(key=lambda f: (order[f.severity], f.code))
-    stats = compute_stats(data, names, k_schema)
-    return Report(ok=not any(f.severity == "error" for f in findings), path=path, findings=findings, stats=stats)
+    """Check a parsed export: written out and read back the way `check_file` reads, for the same findings."""
+    return check_text(json.dumps(data), path, images_dir=images_dir, schema=schema)
 
 
-def _check_categories(cats: list[dict], kp_cats: list[dict], c: _Collector) -> None:
+def check_text(text: str, path: str, images_dir: str | Path | None = None, schema=None) -> Report:
+    if images_dir is not None and not Path(images_dir).is_dir():
+        raise HoofenvError(f"--images {images_dir} is not a folder",
+                           hint="pass the export's images folder, e.g. --images images/default",
+                           code="usage", exit_code=2)
+    checker = _Checker(path, schema)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived records and no cycles: the collector would only rescan the id sets
+    try:
+        top, outside = stream.walk(text, checker.batch, checker.section_end)
+    except stream.Fallback:
+        try:
+            data, non_finite = parse(text, path)
+        except HoofenvError as err:
+            return _unparsed(err, path)
+        if not isinstance(data, dict):
+            return _unparsed(not_an_object(path, data), path)
+        checker = _Checker(path, schema)
+        top, outside = checker.feed(data, non_finite)
+    finally:
+        if collecting:
+            gc.enable()
+    return checker.finish(top, outside, Path(images_dir) if images_dir is not None else None)
+
+
+def _unparsed(err: HoofenvError, path) -> Report:
+    finding = make(err.code, [], str(path), details=[err.message, *err.causes])
+    return Report(ok=False, path=str(path), findings=[finding], stats=None)
+
+
+class _Checker:
+    """Collects findings record by record; see the module docstring for the order it needs."""
+
+    def __init__(self, path: str, schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.ids: dict[str, list] = {}
+        self.details: dict[str, list[str]] = {}
+        self.sections: set[str] = set()
+        self.cats: list[dict] = []
+        self.images_seen = 0
+        self.image_count: Counter = Counter()  # image id -> how often it occurs
+        self.size: dict = {}  # image id -> (width, height)
+        self.names: dict[str, object] = {}  # file_name -> first image id
+        self.name_dups: dict[str, list] = {}
+        self.files: list[tuple] = []  # (image id, file_name, width, height)
+        self.pending: list[tuple] = []  # annotations met before the images and categories were complete
+        self.ann_seen: set = set()
+        self.ann_dups: dict = {}
+        self.per_image: Counter = Counter()  # image id -> instances
+        self.instances = 0
+        self.patterns: Counter = Counter()  # visibility pattern -> instances (stats)
+        self.cache: dict[tuple, tuple] = {}
+        self.cat_info: dict = {}
+        self.k_schema: int | None = None
+        self.kp_names: list[str] = []
+        self.any_kp_cat = False
+        self.good_cats: set = set()  # keypoint categories with the schema's count: the fast path's
+
+    def add(self, code: str, ident, detail: str | None = None) -> None:
+        ids = self.ids.get(code)
+        if ids is None:
+            ids = self.ids[code] = []
+            self.details[code] = []
+        ids.append(ident)
+        if detail and len(self.details[code]) < MAX_DETAILS:
+            self.details[code].append(detail)
+
+    def add_many(self, code: str, idents: list) -> None:
+        if code not in self.ids:
+            self.ids[code], self.details[code] = [], []
+        self.ids[code].extend(idents)
+
+    # -- feeding
+
+    def feed(self, data: dict, non_finite: int) -> tuple[dict, int]:
+        """The same callbacks as the streaming walk, from a dict (the fallback for unusual files)."""
+        top = {}
+        for key_, value in data.items():
+            if key_ in stream.SECTIONS and isinstance(value, list):
+                self.batch(key_, value, 0, bool(non_finite))
+                self.section_end(key_)
+            else:
+                top[key_] = value
+        return top, non_finite
+
+    def batch(self, section: str, values: list, start: int, non_finite: bool) -> None:
+        if section == "annotations":
+            if "images" in self.sections and "categories" in self.sections:
+                self._annotations(values, start, non_finite)
+            else:
+                self.pending.append((values, start, non_finite))
+        elif section == "images":
+            if non_finite or checkfast.images(self, values) is None:
+                for n, img in enumerate(values):
+                    self.image(img, start + n, non_finite)
+        else:
+            for n, cat in enumerate(values):
+                self.category(cat, start + n, non_finite)
+
+    def _annotations(self, values: list, start: int, non_finite: bool) -> None:
+        """The column-wise path for the plain ones, the per-record path for the rest, findings in file order."""
+        routed = None if non_finite else checkfast.annotations(self, values)
+        if routed is None:
+            for n, ann in enumerate(values):
+                self.annotation(ann, start + n, non_finite)
+            return
+        slow, outside = routed
+        if outside:
+            self.add_many("outside-coords-kept", [values[n]["id"] for n in outside])
+        for n in slow:
+            self.annotation(values[n], start + n, False)
+
+    def section_end(self, section: str) -> None:
+        self.sections.add(section)
+        if section == "categories":
+            self._categories_done()
+
+    def finish(self, top: dict, outside: int, images_dir: Path | None) -> Report:
+        for k in TOP_LEVEL:
+            if k not in self.sections:
+                self.add("missing-field", k, f"top-level {k!r} missing or not a list")
+        if "categories" not in self.sections:
+            self._categories_done()
+        self.sections.update(TOP_LEVEL)
+        for values, start, non_finite in self.pending:
+            self._annotations(values, start, non_finite)
+        self.pending = []
+        for where in bad_numbers(top, integers=False):
+            self.add("non-finite", where.split(" = ")[0], where)
+        self._image_totals()
+        if images_dir is not None:
+            from hoofenv.data.imagefiles import check_files
+
+            check_files(self.files, images_dir, self.add)
+        findings = [make(code, _unique(ids), self.path, self.details.get(code)) for code, ids in self.ids.items()]
+        order = {"error": 0, "warning": 1}
+        findings.sort(key=lambda f: (order[f.severity], f.code))
+        return Report(ok=not any(f.severity == "error" for f in findings), path=self.path, findings=findings,
+                      stats=self._stats())
+
+    # -- categories and images
+
+    def category(self, cat, index: int, non_finite: bool) -> None:
+        ident = _ident(cat.get("id")) if type(cat) is dict and "id" in cat else f"categories[{index}]"
+        for code, detail in record_problems("categories", cat, index):
+            self.add(code, ident, detail)
+        if type(cat) is dict:
+            self.cats.append(cat)
+
+    def _categories_done(self) -> None:
+        kp_cats = [c for c in self.cats if type(c.get("keypoints")) is list and c["keypoints"]]
+        if self.schema is not None:
+            self.k_schema, self.kp_names = len(self.schema.keypoints), list(self.schema.keypoints)
+        elif kp_cats:
+            self.kp_names = [str(n) for n in kp_cats[0]["keypoints"]]
+            self.k_schema = len(self.kp_names)
+        for cat in self.cats:
+            kps = cat.get("keypoints")
+            self.cat_info[key(cat.get("id"))] = (cat, len(kps) if type(kps) is list else 0)
+        self.any_kp_cat = bool(kp_cats)
+        self.good_cats = {c.get("id") for c, n in self.cat_info.values()
+                          if n and n == self.k_schema and type(c.get("id")) is int}
+        _check_categories(self.cats, kp_cats, self.add)
+
+    def image(self, img, index: int, non_finite: bool) -> None:
+        self.images_seen += 1
+        if type(img) is not dict:
+            self.add("wrong-type", f"images[{index}]", f"images[{index}] is {describe(img)}, not an object")
+            return
+        iid = img.get("id", MISSING)
+        if iid is MISSING:
+            self.add("missing-field", f"images[{index}]", f"images[{index}] has no 'id'")
+            return
+        if type(iid) is not int:
+            self.add("wrong-type", _ident(iid), f"images[{index}].id = {describe(iid)} is not an integer")
+        ik = key(iid)
+        self.image_count[ik] = self.image_count.get(ik, 0) + 1
+        w, h, fname = img.get("width"), img.get("height"), img.get("file_name")
+        for name, val in (("width", w), ("height", h), ("file_name", fname)):
+            if val is None:
+                self.add("missing-field", _ident(iid), f"image {_ident(iid)} has no {name!r}")
+        ok_w = w is None or (type(w) in NUMS and 0 < w <= LIMIT)
+        ok_h = h is None or (type(h) in NUMS and 0 < h <= LIMIT)
+        if not (ok_w and ok_h):
+            self.add("wrong-type", _ident(iid),
+                     f"image {_ident(iid)}: width/height {describe(w)}x{describe(h)} are not positive numbers")
+        elif w is not None and h is not None:
+            self.size[ik] = (w, h)
+        if fname is not None and (type(fname) is not str or not fname):
+            self.add("wrong-type", _ident(iid), f"image {_ident(iid)}: file_name {describe(fname)} is not a name")
+        elif fname:
+            self._file_name(fname, iid, w, h)
+        if (non_finite or not (ok_w and ok_h) or type(iid) is not int or not -LIMIT <= iid <= LIMIT
+                or any(True for k in img.keys() - IMAGE_CHECKED for _ in bad_numbers(img[k], integers=False))):
+            self._non_finite(img, f"image {_ident(iid)}", _ident(iid))
+
+    def _file_name(self, fname: str, iid, w, h) -> None:
+        if fname in self.names:
+            self.name_dups.setdefault(fname, [self.names[fname]]).append(iid)
+        else:
+            self.names[fname] = iid
+        if ".." in fname or fname[0] in "/\\" or fname[1:2] == ":" or "\x00" in fname:
+            from hoofenv.data.imagefiles import unsafe_reason
+
+            reason = unsafe_reason(fname)
+            if reason:
+                self.add("image-path-outside", _ident(iid), f"image {_ident(iid)}: {fname!r} {reason}")
+                return
+        self.files.append((iid, fname, w, h))
+
+    def _image_totals(self) -> None:
+        for ik, n in self.image_count.items():
+            if n > 1:
+                self.add("duplicate-image-id", ik, f"image id {ik} occurs {n} times")
+        for fname, iids in self.name_dups.items():
+            for iid in iids:
+                self.add("duplicate-file-name", iid, f"{fname}: image ids {iids}")
+        for ik in self.image_count:
+            if ik not in self.per_image:
+                self.add("image-without-annotations", ik)
+        for ak, n in self.ann_dups.items():
+            self.add("duplicate-annotation-id", ak, f"annotation id {ak} occurs {n} times")
+
+    def _non_finite(self, record, where: str, ident) -> None:
+        found = [p for k, v in record.items() for p in bad_numbers(v, str(k), integers=k in CHECKED_ALL)]
+        if found:
+            self.add("non-finite", ident, f"{where}: {', '.join(found[:3])}" + (" ..." if len(found) > 3 else ""))
+
+    # -- annotations: the hot path
+
+    def annotation(self, ann, index: int, non_finite: bool) -> None:
+        if type(ann) is not dict:
+            self.add("wrong-type", f"annotations[{index}]", f"annotations[{index}] is {describe(ann)}, not an object")
+            return
+        self.instances += 1
+        add = self.add
+        aid, ik, cat, bad = self._references(ann, index)
+        k_expected = cat[1] if cat is not None and cat[1] else self.k_schema
+        kps = ann.get("keypoints")
+        labelled = None
+        if kps is None:
+            add("missing-field", aid, f"annotation {aid} has no 'keypoints' (MMPose skips it)")
+        elif type(kps) is not list or not set(map(type, kps)) <= NUMS:
+            add("wrong-type", aid, f"annotation {aid}: keypoints is not a list of numbers")
+        elif kps and not (-LIMIT <= min(kps) and max(kps) <= LIMIT):
+            bad = True
+        elif not kps or len(kps) % 3 or (k_expected is not None and len(kps) != 3 * k_expected):
+            want = f"3 x {k_expected} = {3 * k_expected}" if k_expected is not None else "a multiple of 3"
+            add("keypoints-length", aid, f"annotation {aid}: {len(kps)} values, expected {want}")
+        else:
+            labelled, placed = self._visibility(kps, aid)
+        nk = ann.get("num_keypoints")
+        if labelled is not None and (type(nk) is not int or nk != labelled):
+            add("num-keypoints-wrong", aid, f"annotation {aid}: num_keypoints {describe(nk)}, labelled {labelled}")
+        crowd = ann.get("iscrowd", MISSING)
+        if crowd is MISSING:
+            add("iscrowd-missing", aid)
+        elif type(crowd) not in CROWD or crowd not in (0, 1):
+            add("wrong-type", aid, f"annotation {aid}: iscrowd {describe(crowd)} is not 0 or 1")
+        elif crowd:
+            add("crowd-instance", aid)
+        size = self.size.get(ik)
+        box_ok, bad_box = _check_bbox(ann.get("bbox", MISSING), aid, add, size)
+        area = ann.get("area")
+        if type(area) not in NUMS or not area > 0:
+            add("area-missing", aid, f"annotation {aid}: area {describe(area)}")
+        for value in (area, nk, crowd):
+            if type(value) in NUMS and not -LIMIT <= value <= LIMIT:
+                bad = True
+        if labelled:
+            _check_points_placed(kps, placed, ann["bbox"] if box_ok else None, size, aid, add)
+        if not bad and ann.keys() - CHECKED:
+            bad = any(True for k in ann.keys() - CHECKED for _ in bad_numbers(ann[k], integers=False))
+        if bad or bad_box or non_finite:
+            self._non_finite(ann, f"annotation {aid}", aid)
+
+    def _references(self, ann: dict, index: int) -> tuple:
+        """(id for findings, image key, (category, its keypoint count) or None, any id out of range)."""
+        add = self.add
+        get = ann.get
+        bad = False
+        aid = get("id", MISSING)
+        if aid is MISSING:
+            aid = f"annotations[{index}]"
+            add("missing-field", aid, f"annotation {aid} has no 'id'")
+        else:
+            if type(aid) is not int:
+                add("wrong-type", _ident(aid), f"annotations[{index}].id = {describe(aid)} is not an integer")
+                aid = _ident(aid)
+            elif not -LIMIT <= aid <= LIMIT:
+                bad = True
+            ak = key(aid)
+            if ak in self.ann_seen:
+                self.ann_dups[ak] = self.ann_dups.get(ak, 1) + 1
+            else:
+                self.ann_seen.add(ak)
+        iid = get("image_id", MISSING)
+        ik = None
+        if iid is MISSING:
+            add("missing-field", aid, f"annotation {aid} has no 'image_id'")
+        else:
+            ik = key(iid)
+            if ik in self.image_count:
+                self.per_image[ik] = self.per_image.get(ik, 0) + 1
+            else:
+                add("annotation-missing-image", aid, f"annotation {aid}: image_id {describe(iid)}")
+            if type(iid) is not int:
+                add("wrong-type", aid, f"annotation {aid}: image_id {describe(iid)} is not an integer")
+        cid = get("category_id", MISSING)
+        cat = None
+        if cid is MISSING:
+            add("missing-field", aid, f"annotation {aid} has no 'category_id'")
+        else:
+            cat = self.cat_info.get(key(cid))
+            if cat is None:
+                add("unknown-category", aid, f"annotation {aid}: category_id {describe(cid)}")
+            elif not cat[1] and self.any_kp_cat:
+                c = cat[0]
+                add("rectangle-category", aid,
+                    f"annotation {aid}: category {describe(c.get('id'))} {describe(c.get('name'))} has no keypoints")
+            elif cat[1] and self.k_schema is not None and cat[1] != self.k_schema:
+                add("keypoint-count-mismatch", aid,
+                    f"annotation {aid}: category {describe(cat[0].get('id'))} has {cat[1]} keypoints, "
+                    f"schema {self.k_schema}")
+        for value in (get("id"), iid, cid):
+            if type(value) in NUMS and not -LIMIT <= value <= LIMIT:
+                bad = True
+        return aid, ik, cat, bad
+
+    def _visibility(self, kps: list, aid) -> tuple[int, list[int]]:
+        """(labelled points (v > 0), their indices); visibility and outside-coordinate findings; per-keypoint
+        counts."""
+        vis = tuple(kps[2::3])
+        info = self.cache.get(vis) or self.pattern(vis)
+        labelled, bad_v, zeros, placed = info[:4]
+        if bad_v:
+            self.add("visibility-invalid", aid, f"annotation {aid}: visibilities {list(vis)}")
+        if zeros and any(kps[3 * j] or kps[3 * j + 1] for j in zeros):
+            self.add("outside-coords-kept", aid)
+        if not labelled:
+            self.add("no-visible-keypoints", aid)
+        if self.k_schema is not None and len(vis) == self.k_schema:
+            self.patterns[vis] += 1
+        return labelled, placed
+
+    def pattern(self, vis: tuple) -> tuple:
+        info = checkfast.pattern(vis)
+        if len(self.cache) >= PATTERN_CACHE_MAX:
+            self.cache = {}
+        self.cache[vis] = info
+        return info
+
+    def _stats(self) -> Stats:
+        k = self.k_schema or 0
+        labelled, visible = [0] * k, [0] * k
+        for vis, n in self.patterns.items():
+            for j, v in enumerate(vis):
+                if v > 0:
+                    labelled[j] += n
+                    if v == 2:
+                        visible[j] += n
+        names = self.kp_names if len(self.kp_names) == k else [f"kp{j}" for j in range(k)]
+        label, text = size_guidance(len(self.per_image))
+        return Stats(images=self.images_seen, annotated_images=len(self.per_image), instances=self.instances,
+                     keypoints=[KeypointCount(n, labelled[j], visible[j]) for j, n in enumerate(names)],
+                     instances_per_image_max=max(self.per_image.values(), default=0), size_class=label,
+                     guidance=text)
+
+
+def _ident(value):
+    """An id as findings list it: the value itself when it is a number or string, else its text."""
+    return value if type(value) in (int, float, str) else describe(value)
+
+
+def _check_categories(cats: list[dict], kp_cats: list[dict], add) -> None:
     if not kp_cats:
         if not cats:
-            c.add("no-keypoint-names", "categories", "the 'categories' list is empty")
+            add("no-keypoint-names", "categories", "the 'categories' list is empty")
         for cat in cats:
-            c.add("no-keypoint-names", cat.get("id"), f"category {cat.get('id')} {cat.get('name')!r}: 'keypoints': []")
+            add("no-keypoint-names", _ident(cat.get("id")),
+                f"category {describe(cat.get('id'))} {describe(cat.get('name'))}: 'keypoints': []")
     for cat in kp_cats:
         k = len(cat["keypoints"])
         base = skeleton_base(cat)
         edges = cat.get("skeleton") or []
+        cid = _ident(cat.get("id"))
         if base == 1:
-            c.add("skeleton-one-based", cat.get("id"), f"category {cat.get('id')} {cat.get('name')!r}: {edges[:4]}")
-        for e in edges:
-            ok = isinstance(e, (list, tuple)) and len(e) == 2 and all(is_int(i) for i in e)
+            add("skeleton-one-based", cid, f"category {cid} {describe(cat.get('name'))}: {edges[:4]}")
+        for e in edges if type(edges) is list else [edges]:
+            ok = type(e) is list and len(e) == 2 and all(type(i) is int for i in e)
             if not ok or not all(0 <= i - (base or 0) < k for i in e):
-                c.add("skeleton-invalid", cat.get("id"), f"category {cat.get('id')}: edge {e} with {k} keypoints")
+                add("skeleton-invalid", cid, f"category {cid}: edge {describe(e)} with {k} keypoints")
 
 
-def _check_images(images: list[dict], c: _Collector) -> tuple[dict, Counter]:
-    """(image id -> (width, height), how often each id occurs)."""
-    image_size: dict = {}
-    seen_images: Counter = Counter()
-    names_seen: dict[str, list] = defaultdict(list)
-    for idx, img in enumerate(images):
-        iid = img.get("id")
-        if "id" not in img:
-            c.add("missing-field", f"images[{idx}]", f"images[{idx}] has no 'id'")
-            continue
-        if not is_int(iid):
-            c.add("wrong-type", iid, f"images[{idx}].id = {iid!r} is not an integer")
-        seen_images[iid] += 1
-        w, h, fname = img.get("width"), img.get("height"), img.get("file_name")
-        for key, val in (("width", w), ("height", h), ("file_name", fname)):
-            if val is None:
-                c.add("missing-field", iid, f"image {iid} has no {key!r}")
-        if (w is not None and not (is_number(w) and w > 0)) or (h is not None and not (is_number(h) and h > 0)):
-            c.add("wrong-type", iid, f"image {iid}: width/height {w!r}x{h!r} are not positive numbers")
-        elif w is not None and h is not None:
-            image_size[iid] = (w, h)
-        if fname is not None and not isinstance(fname, str):
-            c.add("wrong-type", iid, f"image {iid}: file_name {fname!r} is not a string")
-        elif fname:
-            names_seen[fname].append(iid)
-    for iid, n in seen_images.items():
-        if n > 1:
-            c.add("duplicate-image-id", iid, f"image id {iid} occurs {n} times")
-    for fname, iids in names_seen.items():
-        if len(iids) > 1:
-            for iid in iids:
-                c.add("duplicate-file-name", iid, f"{fname}: image ids {iids}")
-    return image_size, seen_images
+def _check_bbox(bbox, aid, add, size: tuple | None) -> tuple[bool, bool]:
+    """(whether the box is a usable [x, y, w, h], whether it holds a number out of range)."""
+    if bbox is MISSING or bbox is None:
+        add("bbox-missing", aid)
+        return False, False
+    if type(bbox) is not list or len(bbox) != 4 or not set(map(type, bbox)) <= NUMS:
+        add("wrong-type", aid, f"annotation {aid}: bbox {describe(bbox)} is not [x, y, w, h]")
+        return False, False
+    x, y, w, h = bbox
+    if not (-LIMIT <= min(bbox) and max(bbox) <= LIMIT):
+        return False, True
+    if w <= 0 or h <= 0:
+        add("bbox-degenerate", aid, f"annotation {aid}: bbox {bbox}")
+        return False, False
+    if size:
+        # MMPose clips the box to [0, width - 1] x [0, height - 1] and drops what has no area left.
+        if min(x + w, size[0] - 1) <= max(x, 0) or min(y + h, size[1] - 1) <= max(y, 0):
+            add("bbox-outside-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
+        elif x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
+            add("bbox-exceeds-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
+    return True, False
 
 
-def _check_annotations(anns: list, c: _Collector, cat_by_id: dict, kp_cats: list[dict], k_schema: int | None,
-                       image_size: dict, seen_images: Counter) -> None:
-    annotated: set = set()
-    seen_anns: Counter = Counter()
-    for idx, ann in enumerate(anns):
-        if not isinstance(ann, dict):
-            c.add("wrong-type", f"annotations[{idx}]", f"annotations[{idx}] is a {type(ann).__name__}")
-            continue
-        aid = ann.get("id", f"annotations[{idx}]")
-        _check_annotation(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, image_size, seen_images)
-        if "id" in ann:
-            seen_anns[aid] += 1
-        annotated.add(ann.get("image_id"))
-    for aid, n in seen_anns.items():
-        if n > 1:
-            c.add("duplicate-annotation-id", aid, f"annotation id {aid} occurs {n} times")
-    for iid in seen_images:
-        if iid not in annotated:
-            c.add("image-without-annotations", iid)
+def _check_points_placed(kps: list, labelled: list[int], bbox: list | None, size: tuple | None, aid, add) -> None:
+    if len(labelled) * 3 == len(kps):
+        xs, ys = kps[0::3], kps[1::3]
+    else:
+        xs = [kps[3 * j] for j in labelled]
+        ys = [kps[3 * j + 1] for j in labelled]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if bbox and (x0 < bbox[0] - 1 or x1 > bbox[0] + bbox[2] + 1 or y0 < bbox[1] - 1 or y1 > bbox[1] + bbox[3] + 1):
+        add("keypoint-outside-bbox", aid)
+    if size and (x0 < 0 or x1 > size[0] or y0 < 0 or y1 > size[1]):
+        add("keypoint-outside-image", aid)
 
 
 def _unique(ids: list) -> list:
+    """Each id once; ascending when they are all integers (the fast and the per-record path meet in any order)."""
+    if all(type(i) is int for i in ids):
+        return sorted(set(ids))
     seen: set = set()
     out = []
     for i in ids:
-        key = (type(i).__name__, i) if isinstance(i, (int, str)) else repr(i)
-        if key not in seen:
-            seen.add(key)
+        k = (type(i).__name__, i) if isinstance(i, (int, str)) else repr(i)
+        if k not in seen:
+            seen.add(k)
             out.append(i)
     return out
-
-
-def _check_annotation(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, image_size, seen_images) -> None:
-    cat = _check_references(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, seen_images)
-    k_expected = len(cat["keypoints"]) if cat is not None and cat.get("keypoints") else k_schema
-    kps = ann.get("keypoints")
-    labelled = _check_keypoints(kps, aid, c, k_expected)
-    nk = ann.get("num_keypoints")
-    if labelled is not None and (not is_int(nk) or nk != labelled):
-        c.add("num-keypoints-wrong", aid, f"annotation {aid}: num_keypoints {nk!r}, labelled {labelled}")
-    if "iscrowd" not in ann:
-        c.add("iscrowd-missing", aid)
-    elif ann["iscrowd"]:
-        c.add("crowd-instance", aid)
-    bbox = ann.get("bbox")
-    size = image_size.get(ann.get("image_id"))
-    box_ok = _check_bbox(bbox, aid, c, size)
-    area = ann.get("area")
-    if area is None or not is_number(area) or area <= 0:
-        c.add("area-missing", aid, f"annotation {aid}: area {area!r}")
-    if labelled:
-        _check_points_placed(kps, bbox if box_ok else None, size, aid, c)
-
-
-def _check_references(ann, aid, idx, c, cat_by_id, kp_cats, k_schema, seen_images) -> dict | None:
-    """ids, image and category references; returns the annotation's category when it exists."""
-    for key in ("id", "image_id", "category_id"):
-        if key not in ann:
-            c.add("missing-field", aid, f"annotation {aid} has no {key!r}")
-    if "id" in ann and not is_int(ann["id"]):
-        c.add("wrong-type", aid, f"annotations[{idx}].id = {ann['id']!r} is not an integer")
-    iid = ann.get("image_id")
-    if "image_id" in ann and iid not in seen_images:
-        c.add("annotation-missing-image", aid, f"annotation {aid}: image_id {iid!r}")
-    cat = cat_by_id.get(ann.get("category_id"))
-    if "category_id" in ann and cat is None:
-        c.add("unknown-category", aid, f"annotation {aid}: category_id {ann.get('category_id')!r}")
-    elif cat is not None and not cat.get("keypoints") and kp_cats:
-        c.add("rectangle-category", aid,
-              f"annotation {aid}: category {cat.get('id')} {cat.get('name')!r} has no keypoints")
-    elif cat is not None and k_schema is not None and cat.get("keypoints") and len(cat["keypoints"]) != k_schema:
-        c.add("keypoint-count-mismatch", aid,
-              f"annotation {aid}: category {cat.get('id')} has {len(cat['keypoints'])} keypoints, schema {k_schema}")
-    return cat
-
-
-def _check_keypoints(kps, aid, c, k_expected: int | None) -> int | None:
-    """The number of labelled points (v > 0), or None when the list itself is unusable."""
-    if kps is None:
-        c.add("missing-field", aid, f"annotation {aid} has no 'keypoints' (MMPose skips it)")
-        return None
-    if not isinstance(kps, list) or not all(is_number(v) for v in kps):
-        c.add("wrong-type", aid, f"annotation {aid}: keypoints is not a list of numbers")
-        return None
-    if len(kps) % 3 or (k_expected is not None and len(kps) != 3 * k_expected) or not kps:
-        want = f"3 x {k_expected} = {3 * k_expected}" if k_expected is not None else "a multiple of 3"
-        c.add("keypoints-length", aid, f"annotation {aid}: {len(kps)} values, expected {want}")
-        return None
-    labelled = 0
-    bad_v = outside_kept = False
-    for j in range(0, len(kps), 3):
-        v = kps[j + 2]
-        if v > 0:
-            labelled += 1
-        if v not in (0, 1, 2):
-            bad_v = True
-        elif v == 0 and (kps[j] != 0 or kps[j + 1] != 0):
-            outside_kept = True
-    if bad_v:
-        c.add("visibility-invalid", aid, f"annotation {aid}: visibilities {kps[2::3]}")
-    if outside_kept:
-        c.add("outside-coords-kept", aid)
-    if labelled == 0:
-        c.add("no-visible-keypoints", aid)
-    return labelled
-
-
-def _check_bbox(bbox, aid, c, size: tuple | None) -> bool:
-    """Whether the box is a usable [x, y, w, h]."""
-    if bbox is None:
-        c.add("bbox-missing", aid)
-        return False
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
-        c.add("wrong-type", aid, f"annotation {aid}: bbox {bbox!r} is not [x, y, w, h]")
-        return False
-    if bbox[2] <= 0 or bbox[3] <= 0:
-        c.add("bbox-degenerate", aid, f"annotation {aid}: bbox {bbox}")
-        return False
-    if size:
-        x, y, w, h = bbox
-        # MMPose clips the box to [0, width - 1] x [0, height - 1] and drops what has no area left.
-        if min(x + w, size[0] - 1) <= max(x, 0) or min(y + h, size[1] - 1) <= max(y, 0):
-            c.add("bbox-outside-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
-        elif x < 0 or y < 0 or x + w > size[0] or y + h > size[1]:
-            c.add("bbox-exceeds-image", aid, f"annotation {aid}: bbox {bbox} on a {size[0]}x{size[1]} image")
-    return True
-
-
-def _check_points_placed(kps: list, bbox: list | None, size: tuple | None, aid, c) -> None:
-    out_box = out_img = False
-    for j in range(0, len(kps), 3):
-        if kps[j + 2] <= 0:
-            continue
-        x, y = kps[j], kps[j + 1]
-        if bbox and not (bbox[0] - 1 <= x <= bbox[0] + bbox[2] + 1 and bbox[1] - 1 <= y <= bbox[1] + bbox[3] + 1):
-            out_box = True
-        if size and not (0 <= x <= size[0] and 0 <= y <= size[1]):
-            out_img = True
-    if out_box:
-        c.add("keypoint-outside-bbox", aid)
-    if out_img:
-        c.add("keypoint-outside-image", aid)
-
-
-def _check_files(images: list[dict], root: Path, c: _Collector) -> None:
-    from hoofenv.data.imagesize import image_size
-
-    if not root.is_dir():
-        raise HoofenvError(f"--images {root} is not a folder",
-                           hint="pass the export's images folder, e.g. --images images/default",
-                           code="usage", exit_code=2)
-    for img in images:
-        fname, iid = img.get("file_name"), img.get("id")
-        if not isinstance(fname, str):
-            continue
-        path = root / fname
-        if not path.is_file():
-            c.add("image-file-missing", iid, str(path))
-            continue
-        size = image_size(path)
-        if size is None:
-            c.add("image-unreadable", iid, str(path))
-        elif (img.get("width"), img.get("height")) != size:
-            c.add("image-size-mismatch", iid,
-                  f"{fname}: file {size[0]}x{size[1]}, JSON {img.get('width')}x{img.get('height')}")

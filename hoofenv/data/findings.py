@@ -71,8 +71,20 @@ CODES: dict[str, tuple[str, str, str, str]] = {
     "image-size-mismatch": (
         "error", "wrong-metric", "{n} image files differ in size from the JSON's width/height",
         "export annotations and images from the same CVAT task version"),
-    "image-unreadable": ("warning", "crash", "{n} image files have a header hoofenv cannot read",
-                         "convert them to JPEG or PNG"),
+    "image-unreadable": ("error", "crash", "{n} image files cannot be decoded by OpenCV (empty, not a picture, "
+                         "cut short, or GIF)", "replace them with the export's originals, or convert them to PNG"),
+    "image-too-large": ("error", "crash", "{n} image files have more than 2^30 pixels, OpenCV's limit",
+                        "downscale them (and their annotations) before training"),
+    "image-path-outside": (
+        "error", "crash", "{n} images have a file_name that leaves the images folder (absolute, or '..')",
+        REEXPORT + "; file names are relative to images/"),
+    "non-finite": ("error", "crash", "{n} records hold NaN, Infinity or a number beyond +-2^53 (1e400 reads as "
+                   "Infinity): not JSON, and the loss becomes NaN", "correct those values in CVAT and re-export"),
+    "split-mismatch": (
+        "error", "wrong-metric", "this file is not the one its split wrote, or its partner changed: val images may "
+        "also be in train", "{path}"),
+    "split-source-changed": ("warning", "none", "the export this split was made from has changed since",
+                             "{path}"),
     "image-without-annotations": ("warning", "drop", "{n} images have no annotation: MMPose skips them",
                                   "annotate them or leave them out of the export"),
     "skeleton-one-based": ("warning", "crash", "the skeleton is 1-based (COCO/CVAT); MMPose indexes from 0",
@@ -96,8 +108,10 @@ class Finding:
     details: list[str] = field(default_factory=list)
 
 
-def make(code: str, ids: list, path: str, details: list[str] | None = None, count: int | None = None) -> Finding:
-    severity, mmpose, message, hint = CODES[code]
+def make(code: str, ids: list, path: str, details: list[str] | None = None, count: int | None = None,
+         hint: str | None = None) -> Finding:
+    severity, mmpose, message, default_hint = CODES[code]
+    hint = default_hint if hint is None else hint
     n = len(ids) if count is None else count
     fixed = path[:-5] + ".fixed.json" if path.endswith(".json") else path + ".fixed.json"
     return Finding(code=code, severity=severity, count=n, ids=ids, message=message.format(n=n),

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoofenv.errors import HoofenvError
-from hoofenv.data.coco import dump, is_int, is_number, keypoint_categories, load, require_lists, skeleton_base
-from hoofenv.files import atomic_write_text as write_atomic, backup, same_file
+from hoofenv.data.coco import dump, is_int, is_number, keypoint_categories, load_export, skeleton_base
+from hoofenv.files import atomic_write_text as write_atomic, backup, output_problem, same_file, sweep_temps
 
 
 @dataclass
@@ -167,31 +167,46 @@ def _box_around(points: list[tuple[float, float]], img: dict | None) -> list[flo
 
 def fix_file(path: str | Path, output: str | Path | None = None, in_place: bool = False, schema=None,
              dry_run: bool = False) -> FixResult:
+    """Fix PATH into OUTPUT (whatever OUTPUT held is backed up first) or in place (PATH.bak first)."""
     from hoofenv.data.check import check
+    from hoofenv.data.split import manifests_naming, rerecord
 
     path = Path(path)
     if not in_place and output is None:
         raise HoofenvError("name the output", hint=f"hoofenv data fix {path} -o {path.with_suffix('.fixed.json')}",
                            code="usage", exit_code=2)
-    if not in_place and Path(output).exists() and same_file(path, output):
-        raise HoofenvError(f"-o {output} is the input file: fix never overwrites its input by accident",
-                           hint=f"hoofenv data fix {path} --in-place  (keeps {path.name}.bak)",
-                           code="usage", exit_code=2)
-    data = load(path)
-    require_lists(data, path)
+    target = path if in_place else Path(output)
+    if not in_place:
+        _check_output(path, target)
+    sweep_temps(target)  # what a killed earlier run left, even when this one has nothing to write
+    data = load_export(path)
     changes = fix(data, schema=schema)
-    after = check(data, str(output or path), schema=schema)
+    after = check(data, str(target), schema=schema)
     unfixable = [f"{f.code}: {f.message} (ids {', '.join(str(i) for i in f.ids[:10])}) -- {f.hint}"
                  for f in after.findings if f.severity == "error"]
     result = FixResult(input=str(path), written=None, backup=None, images=len(data["images"]),
                        annotations=len(data["annotations"]), changes=changes, unfixable=unfixable)
-    if dry_run:
+    if dry_run or (in_place and not changes):
         return result
-    target = path if in_place else Path(output)
+    text = dump(data, target)
+    pair = next((s for s in manifests_naming(path) if s.ok), None) if in_place else None
     if in_place:
-        if not changes:
-            return result
         result.backup = str(backup(path))
-    write_atomic(target, dump(data))
+    elif target.exists() and target.read_bytes() != text.encode("utf-8"):
+        result.backup = str(backup(target))
+    write_atomic(target, text)
     result.written = str(target)
+    if pair is not None:
+        rerecord(pair, path, "hoofenv data fix --in-place")
     return result
+
+
+def _check_output(src: Path, target: Path) -> None:
+    if target.exists() and same_file(src, target):
+        raise HoofenvError(f"-o {target} is the input file: fix never overwrites its input by accident",
+                           hint=f"hoofenv data fix {src} --in-place  (keeps {src.name}.bak)",
+                           code="usage", exit_code=2)
+    problem = output_problem(target)
+    if problem:
+        raise HoofenvError(f"-o {target}: {problem}", hint=f"hoofenv data fix {src} -o {src.with_suffix('.fixed.json')}",
+                           code="usage", exit_code=2)

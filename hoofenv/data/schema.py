@@ -192,11 +192,21 @@ def write_metainfo(schema: Schema, path: str | Path) -> Path:
     """A Python file `dataset_info = dict(...)` that MMPose reads with `metainfo=dict(from_file=path)`."""
     from hoofenv.files import atomic_write_text as write_atomic
 
+    from hoofenv.files import output_problem
+
     path = Path(path)
+    problem = output_problem(path)
+    if problem:
+        raise HoofenvError(f"-o {path}: {problem}", hint="hoofenv data schema ... -o data/hoof_metainfo.py",
+                           code="usage", exit_code=2)
     if path.suffix != ".py":
         raise HoofenvError(f"{path}: MMPose loads metainfo from a .py file", hint=f"use {path.with_suffix('.py')}",
                            code="usage", exit_code=2)
     body = pprint.pformat(schema.to_metainfo(), indent=1, width=100, sort_dicts=False)
     text = (f'"""MMPose dataset metainfo for {schema.name!r}, written by hoofenv data schema."""\n\n'
             f"dataset_info = {body}\n")
+    if path.is_file() and path.read_bytes() != text.encode("utf-8"):
+        from hoofenv.files import backup
+
+        backup(path)  # a metainfo file edited by hand is kept as PATH.bak
     return write_atomic(path, text)

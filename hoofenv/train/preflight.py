@@ -52,8 +52,12 @@ def data_paths(data: str) -> tuple[Path, Path, Path, Path]:
 
 
 def data_check(train: Path, val: Path, images: Path):
-    """hoofenv data check on both splits; refuses with the findings on errors. Returns the train stats."""
+    """hoofenv data check on both splits; refuses with the findings on errors. Returns the train stats.
+    A pair that a `data split` manifest names must be the pair it wrote (hoofenv.data.split.verify_pair)."""
     from hoofenv.data.check import check_file
+    from hoofenv.data.split import verify_pair
+
+    verify_pair(train, val)
 
     errors, stats = [], None
     for path in (train, val):

@@ -73,8 +73,14 @@ CASES = {
     "skeleton-one-based": (lambda d: d["categories"][1].__setitem__("skeleton", [[1, 2], [1, 3], [2, 3], [3, 4]]),
                            [2]),
     "skeleton-invalid": (lambda d: d["categories"][1].__setitem__("skeleton", [[0, 1], [3, 4]]), [2]),
+    "non-finite": (lambda d: [_a(d, 1).__setitem__("bbox", [float("nan")] * 4),
+                              _a(d, 2)["keypoints"].__setitem__(0, float("inf"))], [2, 3]),
+    "image-path-outside": (lambda d: [d["images"][0].__setitem__("file_name", "../../etc/passwd"),
+                                      d["images"][2].__setitem__("file_name", "/etc/passwd")], [1, 3]),
 }
-FILE_CODES = {"image-file-missing", "image-size-mismatch", "image-unreadable", "invalid-json"}
+# codes that need files on disk or a split; their tests are in test_data_check_files.py and test_data_safety_*.py
+FILE_CODES = {"image-file-missing", "image-size-mismatch", "image-unreadable", "image-too-large", "invalid-json",
+              "split-mismatch", "split-source-changed"}
 
 
 def test_every_code_has_a_case():

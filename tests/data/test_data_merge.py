@@ -26,8 +26,10 @@ def test_merge_counts_and_ids(tmp_path):
     code, out = data_json("merge", str(a), str(b), "-o", str(tmp_path / "m.json"))
     assert code == 0, out
     c = out["counts"]
+    # image 1: one annotation re-annotated (superseded by b's), the other identical (a duplicate); image 2: both
+    # identical
     assert c == {"images_in": 7, "images_out": 5, "duplicate_images": 2, "annotations_in": 14,
-                 "annotations_out": 10, "duplicate_annotations": 2, "superseded_annotations": 2}
+                 "annotations_out": 10, "duplicate_annotations": 3, "superseded_annotations": 1}
     assert [d["file_name"] for d in out["duplicate_images"]] == ["task/frame_0001.png", "task/frame_0002.png"]
     [conflict] = out["conflicts"]
     assert conflict["file_name"] == "task/frame_0001.png" and conflict["kept_source"].endswith("b.json")
