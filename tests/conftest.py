@@ -32,12 +32,13 @@ def realdata(shared: Path) -> Path:
     return path
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, check: bool = False):
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, check: bool = False,
+            timeout: float = 600):
     """Run `python -m hoofenv ARGS` as a user would, in a subprocess; returns CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "hoofenv", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=600,
+        capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"hoofenv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")

@@ -58,7 +58,7 @@ def test_predict_refuses_missing_files(stack_python, model, tmp_path):
     work, _ = model
     proc = run_cli("predict", str(work / "best.pth"), str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o"),
                    "--python", str(stack_python))
-    assert proc.returncode == 2 and "not found" in proc.stderr
+    assert proc.returncode == 2 and "nope.jpg: no such file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_export_onnx(stack_python, model, tmp_path):
