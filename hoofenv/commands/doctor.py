@@ -18,6 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--current", action="store_true", help="inspect the running Python environment instead")
     p.add_argument("--facts-out", metavar="FILE", help="also write the probed facts to FILE (for `plan --facts`)")
     p.add_argument("-v", "--verbose", action="store_true", help="details for passing checks too")
+    _common.add_offline(p)
     p.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.machine.environment import Environment
     from hoofenv.stack.doctor import diagnose
 
-    facts, plan = _common.plan_from(args)
+    facts, plan = _common.plan_from(args, fresh_sources=True)  # doctor asks the network again, every time
     if args.facts_out:
         from hoofenv.files import atomic_write_text
 

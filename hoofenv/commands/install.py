@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.errors import UsageError
     from hoofenv.install import pipeline
     from hoofenv.install.runner import Progress
-    from hoofenv.install.sources import sources_from
+    from hoofenv.install.sources import answering, sources_from
 
     if args.current and args.env:
         raise UsageError("--current and --env name two different envs", hint="pick one")
@@ -122,10 +122,16 @@ def run(args: argparse.Namespace) -> int:
     sources = sources_from(index_url=args.index_url, extra_index_urls=args.extra_index_url,
                            find_links=args.find_links, use_pip_config=not args.no_pip_config,
                            offline=args.offline, wheelhouse=args.wheelhouse)
+    sources, left_out = answering(sources, facts.sources)  # a dead mirror would cost every step its timeouts
     opts = pipeline.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
                             lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
                             download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib)
-    result = pipeline.install(plan, facts, opts, Progress() if args.json else TerminalProgress())
+    progress = Progress() if args.json else TerminalProgress()
+    for line in left_out:
+        progress.note(f"source {line}", "warn")
+    result = pipeline.install(plan, facts, opts, progress)
+    if left_out:
+        result["sources_left_out"] = left_out
     if args.dry_run and not args.json:
         render_dry_run(result, plan)
     if result.get("changed") and not args.no_verify and not args.dry_run:

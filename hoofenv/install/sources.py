@@ -6,16 +6,17 @@ the same indexes, find-links and constraints to either installer: one "mirror" s
 
 from __future__ import annotations
 
-import configparser
-import os
-import sys
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INDEX_ENV = "HOOFENV_INDEX_URL"
-EXTRA_INDEX_ENV = "HOOFENV_EXTRA_INDEX_URL"
-FIND_LINKS_ENV = "HOOFENV_FIND_LINKS"
+from hoofenv.machine.facts import SourcesFacts
+from hoofenv.machine.sources import is_remote, pip_config, pip_config_files, read_configured  # noqa: F401
+
 NO_INDEX = "none"  # --torch-index-url none: take torch from the general sources (PyPI and mirrors)
+# pip reads its own configuration on top of the arguments hoofenv gives it; these variables (a blank value clears a
+# setting) make a pip step use exactly the sources the plan chose, the user's other settings (cert, proxy) kept
+PIP_ISOLATE = {"PIP_EXTRA_INDEX_URL": " ", "PIP_FIND_LINKS": " ", "PIP_CONSTRAINT": " "}
 
 
 @dataclass
@@ -33,41 +34,6 @@ class Sources:
                 "wheelhouse": self.wheelhouse}
 
 
-def pip_config_files() -> list[Path]:
-    """The files pip reads, lowest priority first (pip's own order on Linux)."""
-    if os.environ.get("PIP_CONFIG_FILE") == os.devnull:
-        return []
-    xdg_dirs = os.environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
-    files = [Path(d) / "pip" / "pip.conf" for d in reversed(xdg_dirs)] + [Path("/etc/pip.conf")]
-    home = Path.home()
-    files += [home / ".pip" / "pip.conf",
-              Path(os.environ.get("XDG_CONFIG_HOME", home / ".config")) / "pip" / "pip.conf"]
-    if os.environ.get("PIP_CONFIG_FILE"):
-        files.append(Path(os.environ["PIP_CONFIG_FILE"]))
-    if sys.prefix != sys.base_prefix:
-        files.append(Path(sys.prefix) / "pip.conf")
-    return [f for f in files if f.is_file()]
-
-
-def pip_config() -> dict[str, str]:
-    """index-url, extra-index-url, find-links, constraint, no-index as pip would see them (files, then PIP_*)."""
-    values: dict[str, str] = {}
-    for path in pip_config_files():
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read(path)
-        except configparser.Error:
-            continue
-        for section in ("global", "install"):
-            if parser.has_section(section):
-                values.update({k.lower(): v for k, v in parser.items(section)})
-    for key in ("index-url", "extra-index-url", "find-links", "constraint", "no-index"):
-        env = os.environ.get("PIP_" + key.upper().replace("-", "_"))
-        if env is not None:
-            values[key] = env
-    return values
-
-
 def sources_from(*, index_url: str | None = None, extra_index_urls: list[str] | None = None,
                  find_links: list[str] | None = None, use_pip_config: bool = True, offline: bool = False,
                  wheelhouse: str | None = None) -> Sources:
@@ -77,13 +43,23 @@ def sources_from(*, index_url: str | None = None, extra_index_urls: list[str] | 
         src.find_links = [src.wheelhouse]
         if offline:
             return src
-    cfg = pip_config() if use_pip_config else {}
-    src.index_url = index_url or os.environ.get(INDEX_ENV) or cfg.get("index-url")
-    src.extra_index_urls += list(extra_index_urls or []) + os.environ.get(EXTRA_INDEX_ENV, "").split()
-    src.extra_index_urls += cfg.get("extra-index-url", "").split()
-    src.find_links += list(find_links or []) + os.environ.get(FIND_LINKS_ENV, "").split()
-    src.find_links += cfg.get("find-links", "").split()
-    src.constraints += [c for c in cfg.get("constraint", "").split() if Path(c).is_file()]
-    src.extra_index_urls = list(dict.fromkeys(src.extra_index_urls))
-    src.find_links = list(dict.fromkeys(src.find_links))
+    c = read_configured(index_url=index_url, extra_index_urls=extra_index_urls, find_links=find_links,
+                        use_pip_config=use_pip_config, wheelhouse=wheelhouse)
+    src.index_url = c.index[0] if c.index else None
+    src.extra_index_urls = [u for u, _ in c.extra]
+    src.find_links = [u for u, _ in c.find_links]
+    src.constraints = [f for f, _ in c.constraints if Path(f).is_file()]
     return src
+
+
+def answering(src: Sources, facts: SourcesFacts | None) -> tuple[Sources, list[str]]:
+    """The sources without those the probe found dead (a configured mirror that is down would cost every pip
+    step its timeout and retries), and a line for each one left out. The main index is kept: it is the plan's."""
+    if facts is None:
+        return src, []
+    dead = {e.url: e for e in facts.entries if e.role in ("extra-index", "find-links") and e.status != "ok"}
+    left_out = [f"{u}: {dead[u].status}" + (f" ({dead[u].detail})" if dead[u].detail else "") + ", left out"
+                for u in [*src.extra_index_urls, *src.find_links] if u in dead and u != src.wheelhouse]
+    kept = dataclasses.replace(src, extra_index_urls=[u for u in src.extra_index_urls if u not in dead],
+                               find_links=[u for u in src.find_links if u not in dead or u == src.wheelhouse])
+    return kept, left_out

@@ -48,6 +48,21 @@ class MmcvChoice:
 
 
 @dataclass
+class SourceChoice:
+    """Where one part of the stack comes from and why: `package` torch (with torchvision), mmcv, or packages
+    (everything else); `source` a name a person reads (PyPI, download.pytorch.org/whl/cpu, a folder)."""
+
+    package: str
+    source: str
+    url: str | None
+    reason: str
+
+
+# plan fields that only plans made from a machine's sources carry; absent, the plan means what it always did
+SOURCE_FIELDS = ("torch_build", "torch_local", "sources")
+
+
+@dataclass
 class Plan:
     status: str  # "ok" | "refused"
     python: str | None = None
@@ -67,6 +82,9 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)
     target: dict[str, Any] = field(default_factory=dict)
+    torch_build: str | None = None  # the build of the planned torch wheels (cpu, cu121, cu130)
+    torch_local: str | None = None  # the local version label their files carry (cpu, cu121); None: PyPI's own
+    sources: list[SourceChoice] = field(default_factory=list)
 
     @property
     def resolved(self) -> bool:
@@ -78,7 +96,11 @@ class Plan:
         return self.resolved and not any(p.severity == "error" for p in self.problems)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.torch_build is None and not self.sources:  # a plan made without a machine's sources: as always
+            for key in SOURCE_FIELDS:
+                data.pop(key)
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -94,6 +116,7 @@ class Plan:
         if data.get("python_source"):
             data["python_source"] = PythonSource(**data["python_source"])
         data["problems"] = [Problem(**p) for p in data.get("problems", [])]
+        data["sources"] = [SourceChoice(**c) for c in data.get("sources") or []]
         return cls(**data)
 
     @classmethod
@@ -105,10 +128,36 @@ class Plan:
                                hint="write one with `hoofenv plan --json > plan.json`", code="plan-invalid",
                                exit_code=2) from exc
 
+    def torch_text(self) -> str:
+        """`2.1.2+cpu`, or `2.14.1 (PyPI's cu130 build)` when the files carry no label."""
+        if self.torch_build is not None and self.torch_local is None:
+            return f"{self.torch} (PyPI's {self.torch_build} build)"
+        return f"{self.torch}+{self.cuda}"
+
+    def source_of(self, package: str) -> str | None:
+        """Where the plan takes a part from (plans made from the machine's sources say it)."""
+        return next((c.source for c in self.sources if c.package == package), None)
+
+    def torch_label(self) -> str | None:
+        """The local version label the planned torch and torchvision files carry: the tag when they come from a
+        PyTorch index (its files are `torch-2.1.2+cpu-...`), None for PyPI's own build (no label), "" when the
+        plan does not say (HOOFENV_TORCH_INDEX_URL=none on a plan made without the machine's sources)."""
+        if self.torch_build is not None:
+            return self.torch_local
+        index = self.indexes.get("torch")
+        return self.cuda if index and index != "none" and self.cuda else ""
+
     def requirement(self, name: str) -> str:
-        """A pip requirement string for a planned package (`torch==2.1.2`, `setuptools<81`)."""
+        """A pip requirement string for a planned package (`torch==2.1.2+cpu`, `setuptools<81`). torch and
+        torchvision name their build exactly: `==2.1.2+cpu` for a PyTorch index's, `===2.14.1` for PyPI's own
+        (`==2.14.1` would also take a `2.14.1+cpu` from some folder), so no source can substitute another build."""
         versions = {"torch": self.torch, "torchvision": self.torchvision, "mmengine": self.mmengine,
                     "mmdet": self.mmdet, "mmpose": self.mmpose, "mmcv": self.mmcv.version if self.mmcv else None}
+        if versions.get(name) and name in ("torch", "torchvision"):
+            label = self.torch_label()
+            if label is None:
+                return f"{name}==={versions[name]}"
+            return f"{name}=={versions[name]}" + (f"+{label}" if label else "")
         if versions.get(name):
             return f"{name}=={versions[name]}"
         spec = self.pins.get(name)
