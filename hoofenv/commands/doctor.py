@@ -50,7 +50,10 @@ def render(report, verbose: bool = False) -> str:
         lines.append(f"[{MARKS[c.status]}] {c.summary}")
         if c.status != OK or verbose:
             for d in c.details:
-                lines.append(f"    {MARKS[c.status] if c.status != OK else '·'} {d}")
+                if d[:1] in "✓✗→·":  # a detail with its own mark (the sources)
+                    lines.append(f"    {d}")
+                else:
+                    lines.append(f"    {MARKS[c.status] if c.status != OK else '·'} {d}")
         if c.hint and c.status != OK:
             lines.append(f"      Fix: {c.hint}")
     bad = [c for c in report.checks if c.status != OK]

@@ -51,7 +51,7 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
     """The commands that build the mmcv wheel into `out` (pure; run by install, printed by --dry-run)."""
     b = plan.mmcv.build
     py = build_env / "bin" / "python"
-    torch = f"torch=={b.torch_headers or plan.torch}"
+    torch = plan.headers_requirement()
     env = {"MMCV_WITH_OPS": "1", "FORCE_CUDA": "1" if b.force_cuda else "0", "MAX_JOBS": str(b.max_jobs)}
     if b.cuda_arch_list:
         env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
@@ -71,9 +71,8 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
 
 def build_constraints(plan: Plan) -> str:
     """Build-venv pins: the plan's, with torch held at the headers version."""
-    b = plan.mmcv.build
     lines = [plan.requirement(n) for n in ("numpy", "setuptools")]
-    lines.append(f"torch=={b.torch_headers or plan.torch}")
+    lines.append(plan.headers_requirement())
     return "\n".join(lines) + "\n"
 
 

@@ -79,7 +79,7 @@ def execute(step: Step, log: Path, label: str, progress: Progress) -> tuple[int,
         proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=env, bufsize=1, stdin=subprocess.DEVNULL)
         try:
-            with watch.Watch(step, lambda _reason: proc.kill()) as watching:
+            with watch.Watch(step, lambda _reason: proc.kill(), proc.pid) as watching:
                 for line in proc.stdout:
                     fh.write(line)
                     fh.flush()

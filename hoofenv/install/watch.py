@@ -2,16 +2,19 @@
 retries (180 s x 5 on some machines) ending in resolver text that never names the host.
 
 Before a step runs, every source on its command line is asked once (remote ones over HTTP within CHECK_S, local
-ones looked at); while it runs, the remote ones are asked again every INTERVAL_S, and a host that misses MISSES
-checks in a row stops the step. A compile step is only checked before it starts: once its sdist is downloaded it
-needs no network, and stopping it would throw its work away.
+ones looked at); while it runs, the remote ones are asked again every INTERVAL_S (within WATCH_S), and a host that
+misses MISSES checks in a row stops the step, unless the step's process is still reading data (/proc/PID/io: a
+slow link busy with a big download is not a dead one). A compile step is only checked before it starts: once its
+sdist is downloaded it needs no network, and stopping it would throw its work away.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from hoofenv.errors import HoofenvError
@@ -20,7 +23,8 @@ from hoofenv.machine.facts import SourceFact
 from hoofenv.machine.sources import STATUS_TEXT, Target, check_local, check_remote, host_of, is_remote
 
 CHECK_S = 5.0
-INTERVAL_S = 3.0
+WATCH_S = 3.0
+INTERVAL_S = 2.0
 MISSES = 2
 SOURCE_FLAGS = ("--index-url", "-i", "--extra-index-url", "--find-links", "-f")
 NOT_WATCHED = {"build-mmcv"}  # compiles after its one download
@@ -62,13 +66,23 @@ def check(step: Step) -> None:
                            hint=HINT, code="source-unreachable")
 
 
+def _read_bytes(pid: int | None) -> int | None:
+    """Bytes the process has read so far (files and sockets), or None where /proc does not say."""
+    try:
+        m = re.search(r"^rchar:\s*(\d+)", Path(f"/proc/{pid}/io").read_text(), re.M)
+    except (OSError, TypeError):
+        return None
+    return int(m.group(1)) if m else None
+
+
 @dataclass
 class Watch:
     """Asks the step's remote sources every INTERVAL_S while it runs; `stop` is called with the reason when one
-    misses MISSES checks in a row."""
+    misses MISSES checks in a row while the process `pid` reads nothing."""
 
     step: Step
     stop: object  # callable(str) -> None
+    pid: int | None = None
 
     def __post_init__(self) -> None:
         self.reason: str | None = None
@@ -88,13 +102,17 @@ class Watch:
 
     def _run(self) -> None:
         misses: dict[str, int] = {}
+        read = _read_bytes(self.pid)
         while not self._done.wait(INTERVAL_S):
-            started = time.monotonic()
-            for fact in check_remote(self.targets, deadline_s=CHECK_S):
+            facts = check_remote(self.targets, deadline_s=WATCH_S)
+            before, read = read, _read_bytes(self.pid)
+            busy = before is not None and read is not None and read > before
+            for fact in facts:
                 misses[fact.url] = misses.get(fact.url, 0) + 1 if fact.status != "ok" else 0
-                if misses[fact.url] >= MISSES and not self._done.is_set():
+                if misses[fact.url] >= MISSES and not busy and not self._done.is_set():
                     self.reason = f"{_what(fact)} stopped answering during `{self.step.title}`"
                     self.causes = [f"{fact.url}: {fact.detail or STATUS_TEXT.get(fact.status, fact.status)} "
-                                   f"({MISSES} checks in a row, {time.monotonic() - started:.1f} s the last)"]
+                                   f"({MISSES} checks in a row, {INTERVAL_S:g} s apart; the step read nothing "
+                                   "meanwhile)"]
                     self.stop(self.reason)
                     return

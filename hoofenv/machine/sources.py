@@ -469,13 +469,23 @@ def describe(fact: SourceFact, timing: bool = False) -> str:
     name = host_of(fact.url)
     if fact.status == "ok":
         if not is_remote(fact.url):
-            return f"{name}: " + (f"holds {', '.join(fact.holds)}" if fact.holds else "there (no torch/mmcv files)")
+            return f"{name}: " + (f"holds {_holdings(fact.holds)}" if fact.holds else "there (no torch/mmcv files)")
         return f"{name}: answers" + (f" ({fact.ms:.0f} ms)" if timing and fact.ms is not None else "")
     text = STATUS_TEXT.get(fact.status, fact.status)
     if fact.status == "http" and fact.http_status:
         text = f"HTTP {fact.http_status}"
     detail = fact.detail if fact.status in ("tls", "proxy", "network", "error", "missing", "timeout") else None
     return f"{name}: {text}" + (f" ({detail})" if detail else "")
+
+
+def _holdings(names: list[str]) -> str:
+    """`torch 2.14.1; torchvision 0.28.0, 0.29.1` from the file names."""
+    found: dict[str, list[str]] = {}
+    for n in names:
+        parts = n.split("-")
+        if len(parts) > 1:
+            found.setdefault(parts[0].lower(), []).append(parts[1] + (" (sdist)" if n.endswith(".tar.gz") else ""))
+    return "; ".join(f"{k} {', '.join(dict.fromkeys(v))}" for k, v in found.items())
 
 
 def host_of(url: str) -> str:

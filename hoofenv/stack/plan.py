@@ -134,6 +134,17 @@ class Plan:
             return f"{self.torch} (PyPI's {self.torch_build} build)"
         return f"{self.torch}+{self.cuda}"
 
+    def headers_requirement(self) -> str:
+        """The torch mmcv's build compiles against (`build.torch_headers`, else the planned one), named as exactly
+        as it matters: a PyTorch index's label; PyPI's own build for CUDA ops; any build of the release for CPU ops
+        (the same headers, and a local copy saves gigabytes of CUDA libraries)."""
+        b = self.mmcv.build if self.mmcv else None
+        version = (b.torch_headers if b else None) or self.torch
+        label = self.torch_label()
+        if label:
+            return f"torch=={version}+{label}"
+        return f"torch==={version}" if label is None and b and b.force_cuda else f"torch=={version}"
+
     def source_of(self, package: str) -> str | None:
         """Where the plan takes a part from (plans made from the machine's sources say it)."""
         return next((c.source for c in self.sources if c.package == package), None)

@@ -227,6 +227,8 @@ def fill_sources(plan: Plan, c, view: SourceView, rejected: list[str]) -> Plan:
         _, where = view.sdist()
         dead = next((e for e in view.entries("openmmlab") if not view.usable(e)), None)
         note = c.mmcv_note or (f"{describe(dead)}: no prebuilt mmcv wheel can be fetched" if dead else "")
+        if note and not c.mmcv_note:
+            b.reason = f"{note}; {b.reason}"
         general = view.general()
         plan.sources.append(SourceChoice("mmcv", where, general.url if general else None,
                                          (f"{note} -> " if note else "")
