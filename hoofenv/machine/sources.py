@@ -33,7 +33,8 @@ CACHE_FILE = "sources.json"
 # a remote index or page counts as answering below these HTTP statuses (404: an index without that project)
 STATUS_TEXT = {"ok": "answers", "dns": "DNS failure", "refused": "connection refused", "timeout": "timeout",
                "tls": "TLS error", "proxy": "proxy error", "http": "HTTP error", "network": "network unreachable",
-               "missing": "not there", "offline": "not checked (--offline)", "error": "error"}
+               "missing": "not there", "offline": "not checked (--offline)", "unasked": "not asked",
+               "error": "error"}
 HOLDS = re.compile(r"^(torch|torchvision|mmcv)-[^/]*\.(whl|tar\.gz)$", re.I)
 
 
@@ -81,7 +82,7 @@ def pip_config_origins() -> dict[str, tuple[str, str]]:
                 values.update({k.lower(): (v, f"pip config {path}") for k, v in parser.items(section)})
     for key in PIP_KEYS:
         env = "PIP_" + key.upper().replace("-", "_")
-        if os.environ.get(env) is not None:
+        if os.environ.get(env):  # as pip: an empty value is no value, a blank one (" ") clears the setting
             values[key] = (os.environ[env], f"${env}")
     return values
 

@@ -184,6 +184,9 @@ def _environment(env: Environment | None, plan: Plan) -> Check:
             bad(f"{name} is missing (plan: {spec or 'any'})")
         elif spec and not _satisfies(have, spec):
             bad(f"{name} {have} differs from the plan ({spec})")
+        elif name in ("torch", "torchvision") and plan.torch_label() != "" and \
+                (have.split("+", 1)[1] if "+" in have else None) != plan.torch_label():
+            bad(f"{name} {have} is another build than the plan's ({plan.requirement(name)})")
     if "mmcv-lite" in installed:
         bad(f"mmcv-lite {installed['mmcv-lite']} is installed: it has no mmcv._ext (compiled ops)")
     flavours = [n for n in OPENCV_FLAVOURS if n in installed]

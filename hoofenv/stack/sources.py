@@ -83,6 +83,7 @@ class SourceView:
         self.matrix = matrix
         self.tpl = torch_index_url or matrix.indexes["torch"]
         self.base = (mmcv_base_url or matrix.indexes["mmcv_base"]).rstrip("/")
+        self.torch_mirror, self.mmcv_mirror = bool(torch_index_url), bool(mmcv_base_url)
         self.blocked: list[str] = []  # candidates rejected for want of a source
 
     # -- the facts, looked up
@@ -92,15 +93,25 @@ class SourceView:
     @staticmethod
     def usable(e: SourceFact) -> bool:
         """Answered, or not asked (--offline: the install takes what the wheelhouse and caches hold)."""
-        return e.status in ("ok", "offline")
+        return e.status in ("ok", "offline", "unasked")
+
+    def _recorded(self, role: str, url: str, mirrored: bool, **key) -> SourceFact:
+        """The entry for `url`; else, replaying facts from a machine that used a mirror (and no mirror given now),
+        its entry for the same tag; else one that says it was not asked (then assumed to answer, as upstream)."""
+        found = [e for e in self.entries(role) if all(getattr(e, k) == v for k, v in key.items())]
+        exact = next((e for e in found if e.url == url), None)
+        if exact is not None or (found and not mirrored):
+            return exact or found[0]
+        return SourceFact(role, url, "not asked", "unasked", **key)
 
     def pytorch(self, tag: str) -> SourceFact | None:
-        url = None if self.tpl == NONE else self.tpl.format(cuda=tag)
-        return next((e for e in self.entries("pytorch") if e.url == url), None) if url else None
+        if self.tpl == NONE:
+            return None
+        return self._recorded("pytorch", self.tpl.format(cuda=tag), self.torch_mirror, tag=tag)
 
-    def openmmlab(self, tag: str, minor: str) -> SourceFact | None:
+    def openmmlab(self, tag: str, minor: str) -> SourceFact:
         url = self.matrix.indexes["mmcv"].format(base=self.base, cuda=tag, torch_minor=minor)
-        return next((e for e in self.entries("openmmlab") if e.url == url), None)
+        return self._recorded("openmmlab", url, self.mmcv_mirror, tag=tag, torch_minor=minor)
 
     def general(self) -> SourceFact | None:
         """The index the other packages (and PyPI's torch, and mmcv's sdist) come from: PyPI or what replaces it,
@@ -193,9 +204,7 @@ class SourceView:
         if not self.active:
             return True, ""
         e = self.openmmlab(str(tag), minor)
-        if e is None:
-            return True, ""  # not asked (a tag the probe did not expect): as upstream
-        return self.usable(e), describe(e)
+        return self.usable(e), "" if e.status == "unasked" else describe(e)
 
     def sdist(self) -> tuple[bool, str]:
         if not self.active:
