@@ -129,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress() if args.json else TerminalProgress()
     for line in left_out:
         progress.note(f"source {line}", "warn")
+    for choice in plan.sources if plan.ok and not args.locked else []:
+        progress.note(f"{choice.package}: {choice.reason}")
     result = pipeline.install(plan, facts, opts, progress)
     if left_out:
         result["sources_left_out"] = left_out
