@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from hoofenv.errors import HoofenvError
 from hoofenv.install.recipe import Step
 from hoofenv.machine.facts import SourceFact
-from hoofenv.machine.sources import STATUS_TEXT, Target, check_local, check_remote, host_of, is_remote
+from hoofenv.machine.reach import check_remote
+from hoofenv.machine.sources import STATUS_TEXT, Target, check_local, host_of, is_remote
 
 CHECK_S = 5.0
 WATCH_S = 3.0

@@ -84,6 +84,12 @@ class SourceView:
         self.tpl = torch_index_url or matrix.indexes["torch"]
         self.base = (mmcv_base_url or matrix.indexes["mmcv_base"]).rstrip("/")
         self.torch_mirror, self.mmcv_mirror = bool(torch_index_url), bool(mmcv_base_url)
+        self._general: list[SourceFact | None] = []
+        self._specs: dict[tuple[str, str], object] = {}
+        self._vstr: dict = {}
+        # local sources that answer, with what they hold for Linux x86_64: (name, version, cpXY)
+        self._held = [(e, {(w[0], w[1], w[2]) for w in map(parse_wheel, e.holds) if w and "x86_64" in w[3]})
+                      for e in (self.s.entries if self.active else []) if e.status == "ok" and not is_remote(e.url)]
         self.blocked: list[str] = []  # candidates rejected for want of a source
 
     # -- the facts, looked up
@@ -116,23 +122,25 @@ class SourceView:
     def general(self) -> SourceFact | None:
         """The index the other packages (and PyPI's torch, and mmcv's sdist) come from: PyPI or what replaces it,
         else a remote extra index that answers."""
-        for e in self.entries("index") + [e for e in self.entries("extra-index") if is_remote(e.url)]:
-            if self.usable(e):
-                return e
-        return None
+        if not self._general:
+            found = [e for e in self.entries("index") + [e for e in self.entries("extra-index") if is_remote(e.url)]
+                     if self.usable(e)]
+            self._general.append(found[0] if found else None)
+        return self._general[0]
 
     def local_pair(self, trow: TorchRow, label: str | None, py: tuple[int, int],
                    roles: tuple[str, ...] = ("wheelhouse", "find-links", "extra-index", "index")) -> SourceFact | None:
         """A local folder or file index holding torch and torchvision of this release and label for this Python."""
+        if not self._held:
+            return None
         cp = f"cp{py[0]}{py[1]}"
-        want = {("torch", f"{trow.version}" + (f"+{label}" if label else "")),
-                ("torchvision", f"{trow.torchvision}" + (f"+{label}" if label else ""))}
-        for e in self.entries(*roles):
-            if is_remote(e.url) or e.status != "ok":
-                continue
-            have = {(w[0], w[1]) for w in map(parse_wheel, e.holds) if w and w[2] == cp and "x86_64" in w[3]}
-            if want <= have:
-                return e
+        suffix = f"+{label}" if label else ""
+        version = self._vstr.setdefault(trow.version, str(trow.version))
+        want = {("torch", f"{version}{suffix}", cp), ("torchvision", f"{trow.torchvision}{suffix}", cp)}
+        for role in roles:
+            for e, have in self._held:
+                if e.role == role and want <= have:
+                    return e
         return None
 
     # -- the answers
@@ -142,11 +150,17 @@ class SourceView:
             return None
         for name, version in (("torch", str(trow.version)), ("torchvision", trow.torchvision)):
             for c in self.s.constraints:
-                spec = _spec_for(c.requirement, name)
+                spec = self._spec(c.requirement, name)
                 if spec is not None and not spec.contains(Version(version), prereleases=True):
                     return f"torch {trow.version} (torchvision {trow.torchvision}) is excluded by the constraint " \
                            f"`{c.requirement}` in {c.file} ({c.origin})"
         return None
+
+    def _spec(self, requirement: str, name: str):
+        key = (requirement, name)
+        if key not in self._specs:
+            self._specs[key] = _spec_for(requirement, name)
+        return self._specs[key]
 
     def pin_conflicts(self, pins: dict[str, str]) -> list[str]:
         """The plan's exact pins that a configured constraint forbids."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hoofenv.machine import reach
 from hoofenv.machine import sources as src
 from hoofenv.machine.sources import Target
 from tests.fakeindex import TAG, Server, closed_port_url, make_wheel, self_signed, write_simple
@@ -56,7 +57,7 @@ def test_each_way_a_source_fails_is_named(index, tmp_path, clean_env):
                    Target("extra-index", "http://hoofenv-no-such-host.invalid/simple")]
         if bad_tls:
             targets.append(Target("extra-index", bad_tls.url.replace("127.0.0.1", "localhost") + "/simple"))
-        facts = by_url(src.check_remote(targets, deadline_s=DEADLINE))
+        facts = by_url(reach.check_remote(targets, deadline_s=DEADLINE))
         assert facts[good.url + "/simple"].status == "ok" and facts[good.url + "/simple"].http_status == 200
         assert facts[refused + "/whl/cpu"].status == "refused"
         stalled = facts[hang.url + "/mmcv/dist/cpu/torch2.1/index.html"]
@@ -81,7 +82,7 @@ def test_hosts_are_asked_side_by_side_within_one_deadline(index):
     deadline in total, not one per host (a sequential probe would leave the second unasked)."""
     a, b = Server(index, mode="hang"), Server(index, mode="hang")
     try:
-        facts = src.check_remote([Target("index", a.url + "/simple"), Target("index", b.url + "/simple")],
+        facts = reach.check_remote([Target("index", a.url + "/simple"), Target("index", b.url + "/simple")],
                                  deadline_s=DEADLINE)
         assert [f.status for f in facts] == ["timeout", "timeout"]
         assert a.connected.is_set() and b.connected.is_set()
@@ -92,7 +93,7 @@ def test_hosts_are_asked_side_by_side_within_one_deadline(index):
 
 def test_a_host_that_fails_fails_its_other_pages_without_asking_again(index):
     refused = closed_port_url()
-    facts = src.check_remote([Target("pytorch", f"{refused}/whl/{t}", tag=t) for t in ("cpu", "cu118", "cu121")],
+    facts = reach.check_remote([Target("pytorch", f"{refused}/whl/{t}", tag=t) for t in ("cpu", "cu118", "cu121")],
                              deadline_s=DEADLINE)
     assert {f.status for f in facts} == {"refused"} and len(facts) == 3
 
