@@ -100,6 +100,9 @@ def render_dry_run(result: dict, plan) -> None:
              f"(staged in {result['stage']})")
         line(f"# {result['stage']}/hoofenv-constraints.txt holds:\n"
              + "".join(f"#   {c}\n" for c in result["constraints"].splitlines()[1:]).rstrip("\n"))
+    if any(" -m pip " in s["command"] for s in result["steps"]):
+        line("# pip steps run with PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS and PIP_CONSTRAINT blanked: pip takes exactly "
+             "the sources on its command line")
     for s in result["steps"]:
         line(f"# {s['title']}\n{s['command']}")
     if "stage" in result:

@@ -162,3 +162,29 @@ def test_a_file_index_says_which_torch_files_it_holds(tmp_path):
     fact = src.check_local(Target("extra-index", f"file://{tmp_path}/simple"))
     assert fact.status == "ok" and fact.holds == sorted([f"torch-2.14.1-{TAG}.whl", f"torchvision-0.29.1-{TAG}.whl"])
     assert src.describe(fact).endswith("holds torch 2.14.1; torchvision 0.29.1")
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_named(clean_env, monkeypatch):
+    """https_proxy points at a proxy that answers CONNECT with 403: the source fails as `proxy`, not as the host."""
+    import http.server
+    import threading
+
+    class Deny(http.server.BaseHTTPRequestHandler):
+        def do_CONNECT(self):
+            self.send_error(403, "tunnels are not allowed here")
+
+        def log_message(self, *a):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Deny)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+        fact = reach.check_remote([Target("index", "https://pypi.example/simple")], deadline_s=DEADLINE)[0]
+        assert fact.status == "proxy" and "403" in fact.detail, fact
+        monkeypatch.setenv("no_proxy", "pypi.example")
+        assert reach.check_remote([Target("index", "https://pypi.example/simple")], deadline_s=DEADLINE)[0].status \
+            == "dns", "no_proxy: asked directly"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
