@@ -10,7 +10,10 @@ baseline (hoofenv without sources, e.g. main's checkout) run the same command ba
   accept and never answer, and the sources cache is empty each time;
 - facts file: `--facts` (no probe at all);
 - `--pip-baseline`: once, how long plain pip takes to give up on an index that never answers (its default timeout
-  and retries), against hoofenv's plan deciding about the same index.
+  and retries), against hoofenv's plan deciding about the same index;
+- `--install-decision`: once, a source that stops answering in the middle of the torch download: how long
+  `hoofenv install` (uv) takes to fail the step naming the host, against the same download by plain uv (its own
+  timeout and retries), each with an empty uv cache.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def main() -> int:
     ap.add_argument("--baseline-python", default="/work/main/.venv/bin/python",
                     help="a python whose `-m hoofenv` is hoofenv without sources (main's checkout)")
     ap.add_argument("--pip-baseline", action="store_true")
+    ap.add_argument("--install-decision", action="store_true")
     args = ap.parse_args()
     here = [sys.executable, "-m", "hoofenv", "plan", "--json"]
     base = [args.baseline_python, "-m", "hoofenv", "plan", "--json"] if Path(args.baseline_python).exists() else None
@@ -92,6 +96,8 @@ def main() -> int:
         results["facts_file"] = rounds(here + facts, base + facts if base else None, args.runs, lambda: warm_env)
         if args.pip_baseline:
             results["dead_index_decision"] = pip_baseline(hang_a.url, cold_env)
+        if args.install_decision:
+            results["lost_mid_install"] = install_decision(cache)
     finally:
         hang_a.stop()
         hang_b.stop()
@@ -116,6 +122,40 @@ def pip_baseline(url: str, cold_env) -> dict:
         shutil.rmtree(venv_dir, ignore_errors=True)
     plan_s = once([sys.executable, "-m", "hoofenv", "plan", "--json"], cold_env())
     return {"pip_gives_up_s": round(pip_s, 1), "hoofenv_plan_decides_s": round(plan_s, 2)}
+
+
+def install_decision(tmp: Path) -> dict:
+    from tests.fakeindex import build_world, isolated_env
+
+    root = tmp / "world"
+    build_world(root)
+    py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    out = {}
+    server = Server(root, hang_on="/torch-2.1.2")
+    try:
+        env = isolated_env(tmp, server.url, tmp / "c1") | {"PYTHONPATH": str(REPO)}
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "hoofenv", "install", "--torch", "2.1.2", "--cuda", "cpu",
+                               "--python", py, "--installer", "uv", "--json", "--env", str(tmp / "e1")],
+                              capture_output=True, text=True, env=env, cwd=tmp)
+        out["hoofenv_install_s"] = round(time.perf_counter() - start, 1)
+        out["hoofenv_error"] = json.loads(proc.stdout)["error"]["message"][:160] if proc.stdout else proc.stderr[-300:]
+    finally:
+        server.stop()
+    server = Server(root, hang_on="/torch-2.1.2")
+    try:
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(tmp / "e2")], check=True)
+        env = isolated_env(tmp, server.url, tmp / "c2")
+        start = time.perf_counter()
+        proc = subprocess.run([uv, "pip", "install", "--python", str(tmp / "e2" / "bin" / "python"), "--index-url",
+                               server.url + "/simple", "--extra-index-url", server.url + "/torch/cpu",
+                               "torch==2.1.2+cpu"], capture_output=True, text=True, env=env)
+        out["plain_uv_s"] = round(time.perf_counter() - start, 1)
+        out["plain_uv_error"] = proc.stderr.strip().splitlines()[-1][:160] if proc.stderr.strip() else ""
+    finally:
+        server.stop()
+    return out
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
     if b.cuda_arch_list:
         env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
     tools = [torch, plan.requirement("numpy"), plan.requirement("setuptools"), "wheel", "ninja", "psutil"]
+    # --no-cache-dir: pip keeps wheels it built from an sdist keyed by the sdist's URL alone, and hands one back
+    # even with --no-binary: a wheel compiled against another torch, or with other ops (seen here: a 5 s "build")
     wheel_cmd = [str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar", "off",
-                 "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
+                 "--no-cache-dir", "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
     wheel_cmd += Installer("pip", installer.sources).source_args() + [plan.requirement("mmcv")]
     return [
         # a plain venv: it brings pip (ensurepip, offline), which runs the legacy sdist build

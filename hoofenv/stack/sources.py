@@ -121,10 +121,11 @@ class SourceView:
 
     def general(self) -> SourceFact | None:
         """The index the other packages (and PyPI's torch, and mmcv's sdist) come from: PyPI or what replaces it,
-        else a remote extra index that answers."""
+        else an extra index that answers (a remote one first, then a local `file://` one)."""
         if not self._general:
-            found = [e for e in self.entries("index") + [e for e in self.entries("extra-index") if is_remote(e.url)]
-                     if self.usable(e)]
+            extras = self.entries("extra-index")
+            found = [e for e in self.entries("index") + [e for e in extras if is_remote(e.url)]
+                     + [e for e in extras if not is_remote(e.url)] if self.usable(e)]
             self._general.append(found[0] if found else None)
         return self._general[0]
 

@@ -161,3 +161,17 @@ def test_pip_steps_take_only_the_sources_on_their_command_line(world, tmp_path):
     logs = list((tmp_path / ".hoofenv").rglob("*.log"))
     assert logs and not any("Retrying" in p.read_text() for p in logs), "pip tried the configured dead index"
     assert installed(tmp_path / ".hoofenv" / "env")["mmpose"] == "1.3.2"
+
+
+def test_an_mmcv_build_never_takes_pips_cached_wheel_of_another_build(world, tmp_path):
+    """pip caches a wheel it built from an sdist under the sdist's URL alone. Two plans whose mmcv builds differ
+    (torch 2.1.2, then 2.0.1 headers) share that URL and pip's cache here: the second must compile against its own
+    torch, not get the first one's wheel back."""
+    env = {"PIP_CACHE_DIR": str(tmp_path / "pip-cache")}
+    for torch, env_dir in (("2.1.2", "b1"), ("2.0.1", "b2")):
+        code, out = hoof_json(world, tmp_path, "--cuda", "cpu", "--python", PY, "--torch", torch, "--mmcv-source",
+                              "build", "--installer", "uv", "--no-verify", "--env", str(tmp_path / env_dir),
+                              "--lock", str(tmp_path / f"{env_dir}.lock"), env=env)
+        assert code == 0, out
+        init = next((tmp_path / env_dir).glob("lib/python*/site-packages/mmcv/__init__.py")).read_text()
+        assert f"BUILT_WITH_TORCH = '{torch}+cpu'" in init, (torch, init)
