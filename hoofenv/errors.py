@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "no-lock": "--locked without a lock file",
     "lock-invalid": "the lock file is not a hoofenv lock",
     "lock-drift": "--locked, and the plan computed now differs from the lock",
+    "source-unreachable": "a package source an install step needs does not answer (named, with how it failed)",
     # environments, verify, train, predict
     "env-missing": "no environment at the given place",
     "no-env": "no managed environment to train in",

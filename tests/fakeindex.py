@@ -144,32 +144,88 @@ def write_find_links(page: Path, files: list[Path]) -> None:
 
 
 class Server:
-    """http.server on 127.0.0.1 in a thread; records request paths; can be stopped (network loss)."""
+    """http.server on 127.0.0.1 in a thread; records request paths; can be stopped (network loss).
 
-    def __init__(self, root: Path) -> None:
+    `mode`: "serve" (files), "hang" (accept, never answer: a timeout), or an HTTP status such as 503. `hang_on`: a
+    substring of a request path that switches the server to "hang" from that request on (a source that stops
+    answering in the middle of an install). `tls`: (certfile, keyfile) to serve HTTPS."""
+
+    def __init__(self, root: Path, mode: str | int = "serve", hang_on: str | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.root = root
         self.requests: list[str] = []
+        self.mode = mode
+        self.hang_on = hang_on
+        self.connected = threading.Event()
+        self.released = threading.Event()
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *a, **kw):
                 super().__init__(*a, directory=str(root), **kw)
 
+            def _gate(self) -> bool:
+                server.connected.set()
+                server.requests.append(f"{self.command} {self.path}" if self.command != "GET" else self.path)
+                if server.hang_on and server.hang_on in self.path:
+                    server.mode = "hang"
+                if server.mode == "hang":
+                    server.released.wait()  # until stop(): never an answer
+                    self.close_connection = True
+                    return False
+                if isinstance(server.mode, int):
+                    self.send_error(server.mode)
+                    return False
+                return True
+
             def do_GET(self):
-                server.requests.append(self.path)
-                return super().do_GET()
+                return super().do_GET() if self._gate() else None
+
+            def do_HEAD(self):
+                return super().do_HEAD() if self._gate() else None
 
             def log_message(self, *a):
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.httpd.daemon_threads = True
+        scheme = "http"
+        if tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
+        self.released.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path] | None:
+    """A certificate no trust store knows (openssl req), or None where openssl is missing."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    if not shutil.which("openssl"):
+        return None
+    proc = __import__("subprocess").run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1"], capture_output=True)
+    return (cert, key) if proc.returncode == 0 else None
 
 
 def build_world(root: Path) -> dict:
@@ -198,6 +254,8 @@ def build_world(root: Path) -> dict:
         make_wheel(w, "setuptools", "60.2.0"),  # real openmim pulls this through opendatalab unless held
         make_sdist(w, "mmcv", "2.1.0"),  # PyPI has only the sdist (as for the real mmcv 2.1.0)
     ]
+    pypi += [make_wheel(w / "p", "torch", "2.1.2", ["numpy"], tag=TAG),  # PyPI's own (CUDA) build: no label
+             make_wheel(w / "p", "torchvision", "0.16.2", ["torch"], tag=TAG)]
     write_simple(root / "simple", pypi)
     torch = [make_wheel(w / "t", "torch", v, ["numpy"], tag=TAG) for v in ("2.0.1+cpu", "2.1.2+cpu")]
     torch += [make_wheel(w / "t", "torchvision", v, ["torch"], tag=TAG) for v in ("0.15.2+cpu", "0.16.2+cpu")]
@@ -208,6 +266,12 @@ def build_world(root: Path) -> dict:
     # a mirror of the mmcv base that holds only the sdist: no wheel for this torch
     write_find_links(root / "sdistonly" / "mmcv" / "dist" / "cpu" / "torch2.1" / "index.html",
                      [w / "mmcv-2.1.0.tar.gz"])
+    # a find-links folder holding a +cpu torch that `torch==2.1.2` would take instead of PyPI's build
+    links = root / "links"
+    links.mkdir(exist_ok=True)
+    for f in torch:
+        if "2.1.2" in f.name:
+            shutil.copy2(f, links / f.name)
     return {"root": root}
 
 

@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--facts-out", metavar="FILE", type=_common.file_to_write,
                    help="also write the probed facts to FILE (for `plan --facts`)")
     p.add_argument("-v", "--verbose", action="store_true", help="details for passing checks too")
+    _common.add_offline(p)
     p.set_defaults(func=run)
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.machine.environment import Environment
     from hoofenv.stack.doctor import diagnose
 
-    facts, plan = _common.plan_from(args)
+    facts, plan = _common.plan_from(args, fresh_sources=True)  # doctor asks the network again, every time
     if args.facts_out:
         from hoofenv.files import atomic_write_text
 
@@ -50,7 +51,10 @@ def render(report, verbose: bool = False) -> str:
         lines.append(f"[{MARKS[c.status]}] {c.summary}")
         if c.status != OK or verbose:
             for d in c.details:
-                lines.append(f"    {MARKS[c.status] if c.status != OK else '·'} {d}")
+                if d[:1] in "✓✗→·":  # a detail with its own mark (the sources)
+                    lines.append(f"    {d}")
+                else:
+                    lines.append(f"    {MARKS[c.status] if c.status != OK else '·'} {d}")
         if c.hint and c.status != OK:
             lines.append(f"      Fix: {c.hint}")
     bad = [c for c in report.checks if c.status != OK]

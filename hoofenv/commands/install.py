@@ -120,6 +120,9 @@ def render_dry_run(result: dict, plan) -> None:
              f"(staged in {result['stage']})")
         line(f"# {result['stage']}/hoofenv-constraints.txt holds:\n"
              + "".join(f"#   {c}\n" for c in result["constraints"].splitlines()[1:]).rstrip("\n"))
+    if any(" -m pip " in s["command"] for s in result["steps"]):
+        line("# pip steps run with PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS and PIP_CONSTRAINT blanked: pip takes exactly "
+             "the sources on its command line")
     for s in result["steps"]:
         line(f"# {s['title']}\n{s['command']}")
     if "stage" in result:
@@ -135,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.commands.output import emit_json
     from hoofenv.errors import UsageError
     from hoofenv.install import pipeline
-    from hoofenv.install.sources import sources_from
+    from hoofenv.install.sources import answering, sources_from
 
     if args.current and args.env:
         raise UsageError("--current and --env name two different envs", hint="pick one")
@@ -143,10 +146,18 @@ def run(args: argparse.Namespace) -> int:
     sources = sources_from(index_url=args.index_url, extra_index_urls=args.extra_index_url,
                            find_links=args.find_links, use_pip_config=not args.no_pip_config,
                            offline=args.offline, wheelhouse=args.wheelhouse)
+    sources, left_out = answering(sources, facts.sources)  # a dead mirror would cost every step its timeouts
     opts = pipeline.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
                             lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
                             download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib)
-    result = pipeline.install(plan, facts, opts, json_progress() if args.json else TerminalProgress())
+    progress = json_progress() if args.json else TerminalProgress()
+    for line in left_out:
+        progress.note(f"source {line}", "warn")
+    for choice in plan.sources if plan.ok and not args.locked else []:
+        progress.note(f"{choice.package}: {choice.reason}")
+    result = pipeline.install(plan, facts, opts, progress)
+    if left_out:
+        result["sources_left_out"] = left_out
     if args.dry_run and not args.json:
         render_dry_run(result, plan)
     if result.get("changed") and not args.no_verify and not args.dry_run:

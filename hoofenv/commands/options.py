@@ -70,7 +70,7 @@ def override(name: str):
 
 def index(text: str) -> str:
     """An index as pip and uv take it: an http(s):// or file:// URL, or a folder laid out like one."""
-    from hoofenv.install.sources import location_problem
+    from hoofenv.machine.sources import location_problem
 
     problem = location_problem(text, "index")
     if problem:
@@ -80,7 +80,7 @@ def index(text: str) -> str:
 
 def links(text: str) -> str:
     """--find-links: a page's URL, a folder of wheels, or a file."""
-    from hoofenv.install.sources import location_problem
+    from hoofenv.machine.sources import location_problem
 
     problem = location_problem(text, "links")
     if problem:
@@ -219,10 +219,41 @@ def overrides_from(args: argparse.Namespace):
     )
 
 
-def plan_from(args: argparse.Namespace, env_dir: str = "."):
-    """(facts, plan) for this machine or the recorded one, with the command line's overrides."""
+def add_offline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--offline", action="store_true",
+                        help="do not ask the network which package sources answer (local ones are still looked at)")
+
+
+def plan_from(args: argparse.Namespace, env_dir: str = ".", fresh_sources: bool = False):
+    """(facts, plan) for this machine or the recorded one, with the command line's overrides. Probed facts get
+    the machine's package sources (cached a few minutes unless `fresh_sources`); recorded facts keep theirs."""
+    from hoofenv.machine.facts import load_facts_override
     from hoofenv.stack import matrix
     from hoofenv.stack.resolve import resolve
 
-    facts = facts_from(args, env_dir)
-    return facts, resolve(facts, matrix.load(getattr(args, "matrix", None)), overrides_from(args))
+    recorded = load_facts_override(getattr(args, "facts", None))
+    facts = recorded or facts_from(args, env_dir)
+    m = matrix.load(getattr(args, "matrix", None))
+    o = overrides_from(args)
+    if recorded is None:
+        facts.sources = sources_from(args, facts, m, o, fresh_sources)
+    return facts, resolve(facts, m, o)
+
+
+def sources_from(args: argparse.Namespace, facts, m, o, fresh: bool = False):
+    """What pip and uv are configured with here (and install's source flags), and which of those and of the
+    plan's candidate indexes answer."""
+    from hoofenv.machine.sources import configured_targets, probe_sources, read_configured
+    from hoofenv.stack.sources import probe_targets
+
+    offline = getattr(args, "offline", False)
+    wheelhouse = getattr(args, "wheelhouse", None)
+    if offline and wheelhouse:  # as the install will: the wheelhouse only
+        c = read_configured(use_pip_config=False, wheelhouse=wheelhouse)
+    else:
+        c = read_configured(index_url=getattr(args, "index_url", None),
+                            extra_index_urls=getattr(args, "extra_index_url", None),
+                            find_links=getattr(args, "find_links", None),
+                            use_pip_config=not getattr(args, "no_pip_config", False), wheelhouse=wheelhouse)
+    targets = configured_targets(c) + probe_targets(facts, m, o.torch_index_url, o.mmcv_base_url, o.cuda)
+    return probe_sources(targets, c, offline=offline, use_cache=not fresh)

@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
     _common.add_json(p)
     _common.add_facts(p)
     _common.add_overrides(p)
+    _common.add_offline(p)
     p.set_defaults(func=run)
 
 
@@ -42,14 +43,16 @@ def render_plan(plan) -> None:
         table.add_column("version")
         table.add_column("from", overflow="fold")
         src = plan.python_source
+        torch_from = plan.source_of("torch") or plan.indexes.get("torch", "")
         rows = [("python", plan.python, src.path if src and src.how == "path" else (src.command if src else "")),
-                ("torch", f"{plan.torch}+{plan.cuda}", plan.indexes.get("torch", "")),
-                ("torchvision", plan.torchvision, plan.indexes.get("torch", ""))]
+                ("torch", plan.torch_text(), torch_from), ("torchvision", plan.torchvision, torch_from)]
         if plan.mmcv:
+            sdist = f" of the {plan.source_of('mmcv')} sdist" if plan.source_of("mmcv") else ""
             origin = plan.indexes.get("mmcv", "") if plan.mmcv.source == "wheel" else \
-                f"source build, ~{plan.mmcv.build.minutes} min, MAX_JOBS={plan.mmcv.build.max_jobs}"
+                f"source build{sdist}, ~{plan.mmcv.build.minutes} min, MAX_JOBS={plan.mmcv.build.max_jobs}"
             rows.append(("mmcv", f"{plan.mmcv.version} ({plan.mmcv.source})", origin))
-        rows += [(name, getattr(plan, name), "PyPI") for name in ("mmengine", "mmdet", "mmpose")]
+        rows += [(name, getattr(plan, name), plan.source_of("packages") or "PyPI")
+                 for name in ("mmengine", "mmdet", "mmpose")]
         rows += [(name, spec, "pin") for name, spec in plan.pins.items()]
         for row in rows:
             table.add_row(*(Text(str(cell or "")) for cell in row))

@@ -71,8 +71,31 @@ def _vtuple(version: str) -> tuple:
     return nums + pre
 
 
+def _planned_label():
+    """The local version label of the planned torch/torchvision files: 'cpu', 'cu121'; None for PyPI's own build
+    (no label); '' when the plan does not say (as stack/plan.py's Plan.torch_label)."""
+    if PLAN.get("torch_build") is not None:
+        return PLAN.get("torch_local")
+    index = (PLAN.get("indexes") or {}).get("torch")
+    return (PLAN.get("cuda") or "") if index and index != "none" else ""
+
+
+def _planned_build():
+    """The CUDA build the plan names for torch (cpu, cu121, cu130), or None when it names none."""
+    if PLAN.get("torch_build"):
+        return PLAN["torch_build"]
+    return _planned_label() or None
+
+
+def _build_of(torch) -> str:
+    return "cpu" if not torch.version.cuda else "cu" + torch.version.cuda.replace(".", "")
+
+
 def _pin(name: str, fallback: str) -> str:
-    """A pip requirement for `name` from the plan (torch==2.1.2, numpy==1.26.4, setuptools<81), else fallback."""
+    """A pip requirement for `name` from the plan (torch==2.1.2+cpu, numpy==1.26.4, setuptools<81), else fallback."""
+    if name in ("torch", "torchvision") and PLAN.get(name):
+        label = _planned_label()
+        return f"{name}==={PLAN[name]}" if label is None else f"{name}=={PLAN[name]}" + (f"+{label}" if label else "")
     if name in ("torch", "torchvision", "mmengine", "mmdet", "mmpose") and PLAN.get(name):
         return f"{name}=={PLAN[name]}"
     if name == "mmcv" and (PLAN.get("mmcv") or {}).get("version"):
@@ -201,7 +224,12 @@ def check_torch_import():
         return fail(f"{detail}; the plan wants torch {want}", f"pip install torch=={want} ({_reinstall_hint()})")
     if want_cuda and want_cuda != "cpu" and torch.version.cuda is None:
         return fail(f"{detail}; the plan wants a {want_cuda} build", _reinstall_hint())
-    return ok(detail + (f" (plan: {want}+{want_cuda})" if want else "; no plan: any version accepted"))
+    want_build = _planned_build()
+    if want_build and _build_of(torch) != want_build:
+        return fail(f"{detail}; the plan wants its {want_build} build ({_pin('torch', 'torch')}): another source "
+                    f"served a different build", f"{_reinstall_hint()}  (installs the planned build)")
+    planned = f"{want}+{want_build}" if want_build else f"{want}+{want_cuda}"
+    return ok(detail + (f" (plan: {planned})" if want else "; no plan: any version accepted"))
 
 
 def _device():
@@ -282,6 +310,11 @@ def check_torchvision_import():
             return fail(f"torchvision {tv} does not match torch {torch.__version__} (a CUDA torchvision beside a "
                         f"{'CPU' if torch.version.cuda is None else 'different'} torch?): {msg}", _torch_pair_hint())
         return fail(f"import torchvision failed: {msg}", _torch_pair_hint())
+    label = _planned_label()
+    have_label = tv.split("+", 1)[1] if "+" in tv else None
+    if PLAN.get("torchvision") and label != "" and have_label != label:
+        return fail(f"torchvision {tv} is not the planned build ({_pin('torchvision', 'torchvision')})",
+                    f"{_reinstall_hint()}  (installs the planned pair)")
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], dtype=torch.float32)
     keep = nms(boxes.to(_device()), torch.tensor([0.9, 0.8, 0.7]).to(_device()), 0.5).cpu().tolist()
     if keep != [0, 2]:

@@ -43,6 +43,9 @@ def package_problems(env: Path, plan: Plan) -> list[str]:
             problems.append(f"{name} is not installed")
         elif _strip_local(got) != _strip_local(version):
             problems.append(f"{name} {got} installed, the plan says {version}")
+        elif name in ("torch", "torchvision") and plan.torch_label() != "" and \
+                (got.split("+", 1)[1] if "+" in got else None) != plan.torch_label():
+            problems.append(f"{name} {got} installed, the plan says {plan.requirement(name)} (another build)")
     flavours = [f for f in OPENCV_FLAVOURS if f in have]
     if len(flavours) > 1:
         problems.append("more than one opencv flavour: " + ", ".join(flavours))

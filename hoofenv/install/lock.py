@@ -33,9 +33,15 @@ STACK_FIELDS = ["python", "torch", "torchvision", "cuda", "mmcv", "mmengine", "m
                 "mmpose_runtime", "indexes"]
 
 
+# which build of torch, on plans made from the machine's sources (absent on the others, so their keys stay)
+BUILD_FIELDS = ["torch_build", "torch_local"]
+
+
 def stack_of(plan: Plan | dict) -> dict:
     data = plan.to_dict() if isinstance(plan, Plan) else plan
     out = {k: data.get(k) for k in STACK_FIELDS}
+    if data.get("torch_build") is not None:
+        out.update({k: data.get(k) for k in BUILD_FIELDS})
     if out.get("mmcv"):
         mmcv = dict(out["mmcv"])
         build = mmcv.get("build") or {}
@@ -48,7 +54,8 @@ def stack_of(plan: Plan | dict) -> dict:
 def drift(locked: dict, plan: Plan) -> list[str]:
     """Human lines naming every stack field that differs between the lock and the plan computed now."""
     a, b = stack_of(locked), stack_of(plan)
-    return [f"{k}: locked {json.dumps(a[k])}, now {json.dumps(b[k])}" for k in STACK_FIELDS if a[k] != b[k]]
+    return [f"{k}: locked {json.dumps(a.get(k))}, now {json.dumps(b.get(k))}" for k in STACK_FIELDS + BUILD_FIELDS
+            if a.get(k) != b.get(k)]
 
 
 def facts_summary(facts) -> dict:

@@ -57,13 +57,15 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
     """The commands that build the mmcv wheel into `out` (pure; run by install, printed by --dry-run)."""
     b = plan.mmcv.build
     py = build_env / "bin" / "python"
-    torch = f"torch=={b.torch_headers or plan.torch}"
+    torch = plan.headers_requirement()
     env = {"MMCV_WITH_OPS": "1", "FORCE_CUDA": "1" if b.force_cuda else "0", "MAX_JOBS": str(b.max_jobs)}
     if b.cuda_arch_list:
         env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
     tools = [torch, plan.requirement("numpy"), plan.requirement("setuptools"), "wheel", "ninja", "psutil"]
+    # --no-cache-dir: pip keeps wheels it built from an sdist keyed by the sdist's URL alone, and hands one back
+    # even with --no-binary: a wheel compiled against another torch, or with other ops (seen here: a 5 s "build")
     wheel_cmd = [str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar", "off",
-                 "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
+                 "--no-cache-dir", "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
     wheel_cmd += Installer("pip", installer.sources).source_args() + [plan.requirement("mmcv")]
     return [
         # a plain venv: it brings pip (ensurepip, offline), which runs the legacy sdist build
@@ -77,9 +79,8 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
 
 def build_constraints(plan: Plan) -> str:
     """Build-venv pins: the plan's, with torch held at the headers version."""
-    b = plan.mmcv.build
     lines = [plan.requirement(n) for n in ("numpy", "setuptools")]
-    lines.append(f"torch=={b.torch_headers or plan.torch}")
+    lines.append(plan.headers_requirement())
     return "\n".join(lines) + "\n"
 
 

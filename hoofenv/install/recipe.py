@@ -66,7 +66,7 @@ def install_steps(plan: Plan, installer: Installer, env: Path, constraints: Path
     mmcv_req = [mmcv_wheel] if mmcv_wheel else [req("mmcv")]
     mmcv_links = [mmcv_index] if mmcv_index and not mmcv_wheel else []
     mmcv_title = f"mmcv {plan.mmcv.version} (binary only{', built here' if plan.mmcv.source == 'build' else ''})"
-    torch_title = f"torch {plan.torch} + torchvision {plan.torchvision} ({plan.cuda})"
+    torch_title = f"torch {plan.torch_text()} + torchvision {plan.torchvision}"
     runtime_names = [n for n in plan.mmpose_runtime if n not in ("xtcocotools", "chumpy")]
     runtime = [req(n) for n in runtime_names]
     opencv = "opencv-python"

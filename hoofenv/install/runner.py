@@ -17,7 +17,9 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.files import atomic_write_text
+from hoofenv.install import watch
 from hoofenv.install.recipe import Step
+from hoofenv.install.sources import PIP_ISOLATE
 
 FAULT_ENV = "HOOFENV_FAULT"  # test seam: "kill-after:STEP" sends SIGKILL to this process after STEP
 TAIL_LINES = 12
@@ -78,32 +80,46 @@ def _die_with_parent(parent: int) -> None:
 
 
 def execute(step: Step, log: Path, label: str, progress: Progress) -> tuple[int, float, list[str]]:
-    """Run one step, teeing its output to `log`; (exit status, seconds, its last lines)."""
+    """Run one step, teeing its output to `log`; (exit status, seconds, its last lines). Its sources must answer
+    when it starts and keep answering while it runs (watch.py); a pip step takes exactly the sources on its
+    command line (PIP_ISOLATE), not those of pip's configuration as well."""
+    watch.check(step)
     start = time.monotonic()
     tail: deque[str] = deque(maxlen=25)
     log.parent.mkdir(parents=True, exist_ok=True)
     progress.step_started(label)
+    env = {**os.environ, **(PIP_ISOLATE if _runs_pip(step) else {}), **step.env}
     with log.open("w") as fh:
         fh.write("$ " + step.shell() + "\n")
         fh.flush()
         proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, **step.env}, bufsize=1, stdin=subprocess.DEVNULL,
+                                env=env, bufsize=1, stdin=subprocess.DEVNULL,
                                 preexec_fn=functools.partial(_die_with_parent, os.getpid())
                                 if sys.platform == "linux" else None)
         try:
-            for line in proc.stdout:
-                fh.write(line)
-                fh.flush()
-                tail.append(line.rstrip())
-                progress.step_output(label, line.strip(), time.monotonic() - start)
-            rc = proc.wait()
+            with watch.Watch(step, lambda _reason: proc.kill(), proc.pid) as watching:
+                for line in proc.stdout:
+                    fh.write(line)
+                    fh.flush()
+                    tail.append(line.rstrip())
+                    progress.step_output(label, line.strip(), time.monotonic() - start)
+                rc = proc.wait()
         except BaseException:
             proc.kill()
             proc.wait()
             raise
     seconds = time.monotonic() - start
-    progress.step_finished(label, rc == 0, seconds)
+    progress.step_finished(label, rc == 0 and watching.reason is None, seconds)
+    if watching.reason:
+        raise HoofenvError(watching.reason, watching.causes + [f"command: {step.shell()}", f"full log: {log}",
+                                                               "the env in use was not changed; finished steps are "
+                                                               "kept"],
+                           hint=watch.HINT, code="source-unreachable", output=list(tail)[-TAIL_LINES:])
     return rc, seconds, list(tail)
+
+
+def _runs_pip(step: Step) -> bool:
+    return any(a == "pip" and step.argv[i - 1] == "-m" for i, a in enumerate(step.argv) if i)
 
 
 def run_steps(steps: list[Step], progress: Progress, logs: Path, state_file: Path | None, label: str,

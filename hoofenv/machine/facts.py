@@ -80,6 +80,46 @@ class ToolFacts:
 
 
 @dataclass
+class SourceFact:
+    """One package source and whether it answered (machine/sources.py).
+
+    `role`: pytorch (the PyTorch index for `tag`), openmmlab (the mmcv page for `tag`/`torch_minor`), index (PyPI
+    or what replaces it), extra-index, find-links, wheelhouse. `status`: ok, dns, refused, timeout, tls, proxy,
+    http (see `http_status`), network, missing (a local folder that is not there), offline (not asked), error.
+    `holds`: for a local source, the torch, torchvision and mmcv files in it."""
+
+    role: str
+    url: str
+    origin: str = "upstream"
+    status: str = "ok"
+    ms: float | None = None
+    http_status: int | None = None
+    detail: str | None = None
+    tag: str | None = None
+    torch_minor: str | None = None
+    holds: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConstraintFact:
+    """A constraint the installers apply on this machine (pip's `constraint` setting): the plan must fit it."""
+
+    requirement: str
+    file: str
+    origin: str = "pip config"
+
+
+@dataclass
+class SourcesFacts:
+    """Which package sources this machine can use. Absent from a facts file: every upstream source answers."""
+
+    offline: bool = False
+    entries: list[SourceFact] = field(default_factory=list)
+    constraints: list[ConstraintFact] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Facts:
     os: OSFacts
     python: PythonFacts
@@ -89,6 +129,7 @@ class Facts:
     cpu_count: int | None = None
     memory_gib: float | None = None
     probe_notes: list[str] = field(default_factory=list)
+    sources: SourcesFacts | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

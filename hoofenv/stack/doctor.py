@@ -49,7 +49,7 @@ class Report:
 def diagnose(facts: Facts, plan: Plan, env: Environment | None, current: bool = False) -> Report:
     """`current`: `env` is the running env (doctor --current), which install reaches only with --current."""
     checks = [_os(facts), _python(facts, plan), _nvidia(facts), _tools(facts, plan), _disk(facts, plan),
-              _plan(plan)]
+              _sources(facts, plan), _plan(plan)]
     checks.append(_environment(env, plan, current))
     return Report(checks, facts.to_dict(), plan.to_dict(), str(env.path) if env else None)
 
@@ -116,13 +116,54 @@ def _disk(facts: Facts, plan: Plan) -> Check:
     return Check("disk", OK, f"Disk: {free} GiB free (the stack needs about {need} GiB)")
 
 
+ROLE_NAMES = {"pytorch": "PyTorch index", "openmmlab": "OpenMMLab mmcv wheels", "index": "index",
+              "extra-index": "extra index", "find-links": "find-links", "wheelhouse": "wheelhouse"}
+
+
+def _sources(facts: Facts, plan: Plan) -> Check:
+    """Each package source (one line per host and outcome), then what that means for the plan."""
+    from hoofenv.machine.sources import describe
+
+    src = facts.sources
+    if src is None:
+        return Check("sources", OK, "Sources: not checked (recorded facts without a sources section: every "
+                                    "upstream source is assumed to answer)")
+    groups: dict[tuple, list] = {}
+    for e in src.entries:
+        key = (e.role, e.url.split("/")[2] if "://" in e.url and e.role in ("pytorch", "openmmlab") else e.url,
+               e.status)
+        groups.setdefault(key, []).append(e)
+    details, dead = [], []
+    for (role, _, status), entries in groups.items():
+        e = entries[0]
+        tags = sorted({f"{x.tag}" + (f"/torch{x.torch_minor}" if x.torch_minor else "") for x in entries if x.tag})
+        mark = "✓" if status == "ok" else ("·" if status == "offline" else "✗")
+        details.append(f"{mark} {describe(e, timing=True)} [{ROLE_NAMES.get(role, role)}"
+                       + (f" {', '.join(tags)}" if tags else "") + f"; {e.origin}]")
+        if status not in ("ok", "offline"):
+            dead.append(e)
+    details += [f"→ {c.reason}" for c in plan.sources]
+    details += [f"· constraint {c.requirement} ({c.file}): plans keep to it" for c in src.constraints]
+    answering = sum(1 for d in details if d.startswith("✓"))
+    summary = f"Sources: {answering} of {len(groups)} answer" + (" (--offline: remote ones not asked)"
+                                                                  if src.offline else "")
+    if any(p.code == "no-source" for p in plan.problems):
+        problem = next(p for p in plan.problems if p.code == "no-source")
+        return Check("sources", FAIL, summary, details, problem.hint)
+    if dead:
+        return Check("sources", WARN, summary, details,
+                     "the plan above works around them; to use them, fix DNS/proxy/firewall for those hosts or give "
+                     "mirrors (`--index-url`, `--torch-index-url`, `--mmcv-base-url`)")
+    return Check("sources", OK, summary, details)
+
+
 def _plan(plan: Plan) -> Check:
     errors = [p for p in plan.problems if p.severity == "error"]
     if not plan.resolved:
         first = errors[0] if errors else None
         return Check("plan", FAIL, "Plan: refused", [p.message for p in errors], first.hint if first else None)
     mmcv = f"mmcv {plan.mmcv.version} ({plan.mmcv.source})" if plan.mmcv else "mmcv ?"
-    return Check("plan", OK, f"Plan: Python {plan.python}, torch {plan.torch}+{plan.cuda}, {mmcv}, "
+    return Check("plan", OK, f"Plan: Python {plan.python}, torch {plan.torch_text()}, {mmcv}, "
                              f"mmpose {plan.mmpose}")
 
 
@@ -168,6 +209,9 @@ def _environment(env: Environment | None, plan: Plan, current: bool = False) -> 
             bad(f"{name} is missing (plan: {spec or 'any'})")
         elif spec and not _satisfies(have, spec):
             bad(f"{name} {have} differs from the plan ({spec})")
+        elif name in ("torch", "torchvision") and plan.torch_label() != "" and \
+                (have.split("+", 1)[1] if "+" in have else None) != plan.torch_label():
+            bad(f"{name} {have} is another build than the plan's ({plan.requirement(name)})")
     if "mmcv-lite" in installed:
         bad(f"mmcv-lite {installed['mmcv-lite']} is installed: it has no mmcv._ext (compiled ops)")
     flavours = [n for n in OPENCV_FLAVOURS if n in installed]

@@ -22,7 +22,6 @@ from hoofenv.paths import cache_root, resource
 MATRIX_ENV = "HOOFENV_MATRIX"
 CONFIDENCE = {"verified", "secondary", "inferred"}
 NO_INDEX = "none"  # --torch-index-url none: take torch from the general sources (PyPI and mirrors)
-URL_SCHEMES = ("http://", "https://", "file://")
 # the placeholders each index template may use (str.format fields)
 TEMPLATE_FIELDS = {"torch": {"cuda"}, "mmcv_base": set(), "mmcv": {"base", "cuda", "torch_minor"}}
 
@@ -95,6 +94,19 @@ class TorchRow:
 
     def supports_python(self, py: tuple[int, int]) -> bool:
         return self.python[0] <= py <= self.python[1]
+
+
+@dataclass(frozen=True)
+class PypiBuild:
+    """The one build PyPI serves for a torch release on Linux x86_64 (no local version tag on its files)."""
+
+    torch: Version
+    build: CudaTag
+    source: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"pypi_torch.{self.torch}"
 
 
 @dataclass(frozen=True)
@@ -189,7 +201,7 @@ class Matrix:
     stack_python: tuple[tuple[int, int], tuple[int, int]]
     stack_python_why: str
     gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
-    tracking: dict[str, "TrackingRow"] = field(default_factory=dict)
+    pypi_torch: dict[Version, "PypiBuild"] = field(default_factory=dict)
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
         return next((r for r in self.cuda if r.tag == tag), None)
@@ -343,10 +355,11 @@ class _Validator:
         packages, mmcv_versions = self.packages(data)
         checkpoint, indexes, platforms = self.settings(data)
         stack_python, stack_why = self.stack_python(data)
-        matrix = Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
-                        self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
-                        self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
-                        stack_why, self.gpu_families(data))
+        torch = self.torch(data, known_tags, arch_sets)
+        matrix = Matrix(self.path, self.sources, cuda, arch_sets, torch,
+                      self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
+                      self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
+                      stack_why, self.gpu_families(data), self.pypi_torch(data, torch))
         matrix.tracking = self.tracking(data)
         return matrix
 
@@ -506,6 +519,22 @@ class _Validator:
         why = self.get(sp, "why", "stack_python")
         self.source(sp, "stack_python")
         return stack_python, why
+
+    def pypi_torch(self, data: dict, torch: list[TorchRow]) -> dict[Version, PypiBuild]:
+        """Optional: without it no plan takes torch from PyPI when the PyTorch index does not answer."""
+        rows = {}
+        by_version = {r.version: r for r in torch}
+        for i, row in enumerate(self.get(data, "pypi_torch", "(top level)", list, required=False) or []):
+            where = f"pypi_torch[{i}]"
+            version = self.parse(Version, str(self.get(row, "torch", where)), f"{where}.torch")
+            tag = self.parse(CudaTag.parse, str(self.get(row, "build", where)), f"{where}.build")
+            trow = by_version.get(version)
+            if trow is None:
+                raise self.fail(f"{where}.torch", f"torch {version} is not a row under `torch`")
+            if tag not in trow.builds:
+                raise self.fail(f"{where}.build", f"{tag} is not among torch {version}'s builds")
+            rows[version] = PypiBuild(version, tag, self.source(row, where))
+        return rows
 
     def gpu_families(self, data: dict) -> list:
         families = []

@@ -51,6 +51,21 @@ class MmcvChoice:
 
 
 @dataclass
+class SourceChoice:
+    """Where one part of the stack comes from and why: `package` torch (with torchvision), mmcv, or packages
+    (everything else); `source` a name a person reads (PyPI, download.pytorch.org/whl/cpu, a folder)."""
+
+    package: str
+    source: str
+    url: str | None
+    reason: str
+
+
+# plan fields that only plans made from a machine's sources carry; absent, the plan means what it always did
+SOURCE_FIELDS = ("torch_build", "torch_local", "sources")
+
+
+@dataclass
 class Plan:
     status: str  # "ok" | "refused"
     python: str | None = None
@@ -70,6 +85,9 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)
     target: dict[str, Any] = field(default_factory=dict)
+    torch_build: str | None = None  # the build of the planned torch wheels (cpu, cu121, cu130)
+    torch_local: str | None = None  # the local version label their files carry (cpu, cu121); None: PyPI's own
+    sources: list[SourceChoice] = field(default_factory=list)
 
     @property
     def resolved(self) -> bool:
@@ -81,7 +99,11 @@ class Plan:
         return self.resolved and not any(p.severity == "error" for p in self.problems)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.torch_build is None and not self.sources:  # a plan made without a machine's sources: as always
+            for key in SOURCE_FIELDS:
+                data.pop(key)
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -112,10 +134,47 @@ class Plan:
                                exit_code=2) from exc
         return cls.from_dict(data, str(path))
 
+    def torch_text(self) -> str:
+        """`2.1.2+cpu`, or `2.14.1 (PyPI's cu130 build)` when the files carry no label."""
+        if self.torch_build is not None and self.torch_local is None:
+            return f"{self.torch} (PyPI's {self.torch_build} build)"
+        return f"{self.torch}+{self.cuda}"
+
+    def headers_requirement(self) -> str:
+        """The torch mmcv's build compiles against (`build.torch_headers`, else the planned one), named as exactly
+        as it matters: a PyTorch index's label; PyPI's own build for CUDA ops; any build of the release for CPU ops
+        (the same headers, and a local copy saves gigabytes of CUDA libraries)."""
+        b = self.mmcv.build if self.mmcv else None
+        version = (b.torch_headers if b else None) or self.torch
+        label = self.torch_label()
+        if label:
+            return f"torch=={version}+{label}"
+        return f"torch==={version}" if label is None and b and b.force_cuda else f"torch=={version}"
+
+    def source_of(self, package: str) -> str | None:
+        """Where the plan takes a part from (plans made from the machine's sources say it)."""
+        return next((c.source for c in self.sources if c.package == package), None)
+
+    def torch_label(self) -> str | None:
+        """The local version label the planned torch and torchvision files carry: the tag when they come from a
+        PyTorch index (its files are `torch-2.1.2+cpu-...`), None for PyPI's own build (no label), "" when the
+        plan does not say (HOOFENV_TORCH_INDEX_URL=none on a plan made without the machine's sources)."""
+        if self.torch_build is not None:
+            return self.torch_local
+        index = self.indexes.get("torch")
+        return self.cuda if index and index != "none" and self.cuda else ""
+
     def requirement(self, name: str) -> str:
-        """A pip requirement string for a planned package (`torch==2.1.2`, `setuptools<81`)."""
+        """A pip requirement string for a planned package (`torch==2.1.2+cpu`, `setuptools<81`). torch and
+        torchvision name their build exactly: `==2.1.2+cpu` for a PyTorch index's, `===2.14.1` for PyPI's own
+        (`==2.14.1` would also take a `2.14.1+cpu` from some folder), so no source can substitute another build."""
         versions = {"torch": self.torch, "torchvision": self.torchvision, "mmengine": self.mmengine,
                     "mmdet": self.mmdet, "mmpose": self.mmpose, "mmcv": self.mmcv.version if self.mmcv else None}
+        if versions.get(name) and name in ("torch", "torchvision"):
+            label = self.torch_label()
+            if label is None:
+                return f"{name}==={versions[name]}"
+            return f"{name}=={versions[name]}" + (f"+{label}" if label else "")
         if versions.get(name):
             return f"{name}=={versions[name]}"
         spec = self.pins.get(name)

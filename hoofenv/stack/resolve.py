@@ -13,9 +13,11 @@ from packaging.version import Version
 from hoofenv.machine.cuda import ComputeCapability, CudaTag, DriverVersion
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.machine.facts import Facts
-from hoofenv.stack.matrix import (NO_INDEX, TEMPLATE_FIELDS, URL_SCHEMES, Matrix, MmcvBuildRow, MmcvWheelRow,
+from hoofenv.machine.sources import URL_SCHEMES
+from hoofenv.stack.matrix import (NO_INDEX, TEMPLATE_FIELDS, Matrix, MmcvBuildRow, MmcvWheelRow,
                                   TorchRow, template_problem)
 from hoofenv.stack.plan import MmcvBuild, MmcvChoice, Plan, Problem, PythonSource
+from hoofenv.stack.sources import SourceView, TorchSource, fill_sources
 
 
 @dataclass
@@ -83,6 +85,8 @@ class _Candidate:
     mmcv: Version = field(compare=False)
     wheel: MmcvWheelRow | None = field(compare=False)
     build: MmcvBuildRow | None = field(compare=False)
+    src: TorchSource | None = field(default=None, compare=False)  # only with the machine's sources
+    mmcv_note: str = field(default="", compare=False)  # why no wheel although the matrix has one (its index)
 
 
 class _Refusal(Exception):
@@ -97,15 +101,17 @@ def resolve(facts: Facts, matrix: Matrix, overrides: Overrides | None = None) ->
     o = overrides or Overrides()
     o.check()
     plan = Plan(status="ok", target=_target(facts))
+    view = SourceView(facts, matrix, o.torch_index_url, o.mmcv_base_url)
     try:
         _platform(facts, matrix, plan)  # 1
         allowed, gpus_cc = _cuda_tags(facts, matrix, o, plan)  # 2
-        candidates, rejected, available = _candidates(facts, matrix, o, allowed, gpus_cc)  # 3-6
+        candidates, rejected, available = _candidates(facts, matrix, o, allowed, gpus_cc, view)  # 3-6
     except _Refusal as refusal:
         plan.problems.append(refusal.problem)
         plan.status = "refused"
         return plan
-    return _fill(plan, max(candidates), facts, matrix, o, available, rejected)
+    plan = _fill(plan, max(candidates), facts, matrix, o, available, rejected)
+    return fill_sources(plan, max(candidates), view, rejected) if view.active else plan
 
 
 def _platform(facts: Facts, matrix: Matrix, plan: Plan) -> None:
@@ -200,9 +206,11 @@ def _gpu_capabilities(nv, matrix: Matrix, plan: Plan) -> list[ComputeCapability]
 
 
 def _candidates(facts: Facts, matrix: Matrix, o: Overrides, allowed: list[CudaTag],
-                gpus_cc: list[ComputeCapability]) -> tuple[list[_Candidate], list[str], set[tuple[int, int]]]:
-    """3-6. Every (torch, tag, python, mmcv) that passes each gate, the reasons of those that did not, and the
-    Python minors on this machine."""
+                gpus_cc: list[ComputeCapability], view: SourceView) -> tuple[list[_Candidate], list[str],
+                                                                            set[tuple[int, int]]]:
+    """3-6. Every (torch, tag, python, mmcv) that passes each gate (with the machine's sources: that a source
+    serves it and no configured constraint forbids it), the reasons of those that did not, and the Python minors
+    on this machine."""
     torch_rows = matrix.torch
     if o.torch:
         row = matrix.torch_row(o.torch)
@@ -218,6 +226,10 @@ def _candidates(facts: Facts, matrix: Matrix, o: Overrides, allowed: list[CudaTa
     rejected: list[str] = []
     candidates: list[_Candidate] = []
     for trow in torch_rows:
+        excluded = view.excluded(trow)
+        if excluded:
+            rejected.append(excluded)
+            continue
         for tag, arch in trow.builds.items():
             if tag not in allowed:
                 continue
@@ -230,33 +242,60 @@ def _candidates(facts: Facts, matrix: Matrix, o: Overrides, allowed: list[CudaTa
                 if not trow.supports_python(py):
                     rejected.append(f"torch {trow.version} has no wheels for Python {_fmt(py)} [{trow.id}]")
                     continue
-                found = _first_mmcv(matrix, o, trow, tag, py, mmcv_ok, rejected)
+                src, why = view.torch(trow, tag, py) if view.active else (None, "")
+                if view.active and src is None:
+                    rejected.append(why)
+                    view.blocked.append(why)
+                    continue
+                found = _first_mmcv(matrix, o, trow, tag, py, mmcv_ok, rejected, view)
                 if found:
-                    mmcv, wheel, build = found
+                    mmcv, wheel, build, note = found
                     key = (wheel is not None or o.allow_build, py in available, py == running, trow.version, tag,
                            py, mmcv, wheel is not None)
-                    candidates.append(_Candidate(key, trow, tag, py, mmcv, wheel, None if wheel else build))
+                    candidates.append(_Candidate(key, trow, tag, py, mmcv, wheel, None if wheel else build, src,
+                                                 note))
     if not candidates:
         want_cpu = o.cuda is not None and o.cuda.lower() == "cpu"
         hint = "hoofenv plan --cuda cpu" if not want_cpu else "hoofenv plan (without overrides)"
         if o.any_stack():
             hint = f"drop the overrides (`{hint}` or plain `hoofenv plan`); the reasons above say which cannot work"
+        if view.blocked:
+            raise _Refusal("no-source", "no package source this machine can reach serves a workable stack",
+                           "give a mirror: `hoofenv install --index-url URL` (PyPI's), `--torch-index-url URL`, "
+                           "`--mmcv-base-url URL`; or a wheelhouse: on a connected machine `hoofenv install --facts "
+                           "THIS-MACHINE.json --download-to DIR`, then here `hoofenv install --wheelhouse DIR "
+                           "--offline` (record the facts here with `hoofenv doctor --facts-out THIS-MACHINE.json`)",
+                           list(dict.fromkeys(view.blocked))[-6:])
         raise _Refusal("no-stack", "no combination of torch, CUDA build, Python and mmcv passes every gate", hint,
                        list(dict.fromkeys(rejected))[-6:])
     return candidates, rejected, available
 
 
 def _first_mmcv(matrix: Matrix, o: Overrides, trow: TorchRow, tag: CudaTag, py: tuple[int, int],
-                mmcv_ok: list[Version], rejected: list[str]):
-    """The newest mmcv inside the guards with a wheel or a known-good build here: (version, wheel, build)."""
+                mmcv_ok: list[Version], rejected: list[str], view: SourceView):
+    """The newest mmcv inside the guards with a wheel or a known-good build here: (version, wheel, build, note);
+    with the machine's sources, a wheel needs its index to answer and a build needs an index serving the sdist."""
     for mmcv in mmcv_ok:
         wheel = None if o.mmcv_source == "build" else _wheel(matrix, mmcv, trow, tag, py)
+        note = ""
+        if wheel is not None:
+            reachable, note = view.mmcv_wheel(tag, trow.minor)
+            wheel = wheel if reachable else None
         build = next((b for b in matrix.mmcv_build if b.mmcv == mmcv and b.builds_for(trow.version)), None)
+        if wheel is None and build is not None and o.mmcv_source != "wheel":
+            has_sdist, where = view.sdist()
+            if not has_sdist:
+                rejected.append(f"mmcv {mmcv} cannot be built: no index serves its sdist ({where})")
+                view.blocked.append(rejected[-1])
+                continue
         if wheel is None and (build is None or o.mmcv_source == "wheel"):
             rejected.append(f"no mmcv {mmcv} wheel for torch {trow.minor}/{tag}/cp{py[0]}{py[1]} "
-                            "and no known-good source build [mmcv_wheels, mmcv_build]")
+                            + (f"reachable ({note}) " if note else "")
+                            + "and no known-good source build [mmcv_wheels, mmcv_build]")
+            if note:
+                view.blocked.append(rejected[-1])
             continue
-        return mmcv, wheel, build
+        return mmcv, wheel, build, note
     return None
 
 
@@ -269,7 +308,9 @@ def _fill(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
     plan.cuda = str(c.tag)
     arch = c.torch.builds[c.tag]
     arch_text = f", carries {arch.describe()}" if arch else ""
-    why.append(f"torch {plan.torch}+{plan.cuda} with torchvision {plan.torchvision}: the newest release whose "
+    shown = f"{plan.torch}+{plan.cuda}" if c.src is None or c.src.label else \
+        f"{plan.torch} (PyPI's {c.src.build} build, for a {plan.cuda} stack)"
+    why.append(f"torch {shown} with torchvision {plan.torchvision}: the newest release whose "
                f"{'mmcv wheel exists' if c.wheel else 'mmcv builds from source'} for this machine{arch_text} "
                f"{_cite(c.torch.id, c.torch.source)}")
     plan.rows += [c.torch.id, f"cuda.{c.tag}" if not c.tag.is_cpu else "cuda.cpu"]
@@ -342,6 +383,8 @@ def _build(c: _Candidate, facts: Facts, o: Overrides) -> MmcvBuild:
     minutes = max(1, round(base * 2 / max_jobs))
     if o.mmcv_source == "build":
         reason = "--mmcv-source build"
+    elif c.mmcv_note:
+        reason = f"{c.mmcv_note} -> no prebuilt wheel to fetch"
     elif o.allow_build and c.wheel is None:
         reason = "--allow-build, and it gives the newest stack"
     else:

@@ -95,11 +95,55 @@ def test_doctor_here_never_crashes_and_reports_checks(tmp_path):
     code, report = run_json("doctor", "--facts-out", str(tmp_path / "facts.json"), cwd=tmp_path)
     assert code in (0, 1)
     ids = [c["id"] for c in report["checks"]]
-    assert ids == ["os", "python", "nvidia", "tools", "disk", "plan", "env"]
+    assert ids == ["os", "python", "nvidia", "tools", "disk", "sources", "plan", "env"]
+    assert recorded_sources(tmp_path / "facts.json"), "doctor records the sources it checked"
     recorded = json.loads((tmp_path / "facts.json").read_text())
     assert recorded["os"]["system"] == "Linux"
     code2, plan = run_json("plan", "--facts", str(tmp_path / "facts.json"), cwd=tmp_path)
     assert plan["status"] == report["plan"]["status"]
+
+
+def recorded_sources(path) -> list:
+    return json.loads(path.read_text())["sources"]["entries"]
+
+
+def test_plan_and_doctor_name_each_source_and_the_consequence(tmp_path):
+    """Real servers on 127.0.0.1 stand for PyPI (answers), the PyTorch index (nothing listens) and OpenMMLab
+    (accepts, never answers); pip's configuration is a file set for this test."""
+    from tests.fakeindex import TAG, Server, closed_port_url, make_wheel, write_simple
+
+    write_simple(tmp_path / "idx" / "simple", [make_wheel(tmp_path / "w", "numpy", "1.26.4", tag=TAG)])
+    pypi, hang = Server(tmp_path / "idx"), Server(tmp_path / "idx", mode="hang")
+    refused = closed_port_url()
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nfind-links = {tmp_path / 'w'}\n")
+    env = {"PIP_CONFIG_FILE": str(conf), "HOOFENV_CACHE_DIR": str(tmp_path / "cache"),
+           "HOOFENV_INDEX_URL": pypi.url + "/simple", "HOOFENV_TORCH_INDEX_URL": refused + "/whl/{cuda}",
+           "HOOFENV_MMCV_BASE_URL": hang.url, "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": "", "PIP_CONSTRAINT": "",
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "XDG_CONFIG_DIRS": str(tmp_path / "xdg-dirs")}
+    try:
+        code, plan = run_json("plan", "--cuda", "cpu", env=env, cwd=tmp_path)
+        assert code == 0 and plan["torch_build"] and plan["torch_local"] is None, plan
+        reasons = {s["package"]: s["reason"] for s in plan["sources"]}
+        assert f"{refused.split('//')[1]}: connection refused" in reasons["torch"]
+        assert f"{hang.url.split('//')[1]}: timeout" in reasons["mmcv"] and "sdist" in reasons["mmcv"]
+        proc = run_cli("doctor", "--cuda", "cpu", "--facts-out", str(tmp_path / "f.json"), env=env, cwd=tmp_path)
+        out = proc.stdout
+        assert "[!] Sources: 2 of 4 answer" in out, out
+        assert f"✓ {pypi.url.split('//')[1]}: answers (" in out and " ms) [index; $HOOFENV_INDEX_URL]" in out
+        assert f"✗ {refused.split('//')[1]}: connection refused [PyTorch index cpu" in out
+        assert f"✓ {tmp_path / 'w'}: there" in out and f"pip config {conf}" in out
+        assert "→ torch " in out and "→ " + reasons["mmcv"][:40] in out
+        statuses = {e["role"]: e["status"] for e in recorded_sources(tmp_path / "f.json")}
+        assert statuses == {"index": "ok", "find-links": "ok", "pytorch": "refused", "openmmlab": "timeout"}
+        # the recorded facts replay the same plan anywhere, without asking the network
+        code, replay = run_json("plan", "--cuda", "cpu", "--facts", str(tmp_path / "f.json"), cwd=tmp_path)
+        assert replay["sources"] == plan["sources"] and replay["torch"] == plan["torch"]
+        code, offline = run_json("plan", "--cuda", "cpu", "--offline", env=env, cwd=tmp_path)
+        assert code == 0 and offline["torch_local"] == "cpu", "offline: nothing asked, nothing ruled out"
+    finally:
+        pypi.stop()
+        hang.stop()
 
 
 def test_doctor_survives_an_nvml_exception(tmp_path):
@@ -138,3 +182,17 @@ def test_doctor_compares_an_environment_with_the_plan(tmp_path):
     assert any("will not replace it" in d for d in env_check["details"])
     proc = run_cli("doctor", "--facts", PROFILE, "--env", str(env_dir))
     assert "[✗] Environment" in proc.stdout and "Fix: . " in proc.stdout and "hoofenv install --current" in proc.stdout
+
+
+def test_doctor_flags_a_torch_build_other_than_the_plans(tmp_path):
+    """The CPU plan's torch comes from the PyTorch index as +cpu: PyPI's 2.1.2 (its CUDA build) is another one."""
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, with_pip=False)
+    site = next(env_dir.glob("lib/python3*/site-packages"))
+    for dist in ("torch-2.1.2+cu121", "torchvision-0.16.2+cpu"):
+        (site / f"{dist}.dist-info").mkdir()
+    code, report = run_json("doctor", "--facts", str(FIXTURES / "facts" / "nogpu-debian12.json"), "--env",
+                            str(env_dir))
+    details = next(c for c in report["checks"] if c["id"] == "env")["details"]
+    assert "torch 2.1.2+cu121 is another build than the plan's (torch==2.1.2+cpu)" in details
+    assert not [d for d in details if d.startswith("torchvision")]

@@ -153,3 +153,29 @@ def test_a_plan_that_wants_another_torch_flips_torch_import(stack_python, tmp_pa
     assert "torch==2.1.2" in checks["torch.import"]["hint"]
     assert "(plan: 3.11)" in checks["python.version"]["detail"] and "plan: 1.26.4" in checks["numpy.version"]["detail"]
     assert report["plan"] == str(path)
+
+
+def test_a_torch_build_other_than_the_plans_fails_torch_import(stack_python, tmp_path):
+    """The stack's torch 2.14.1 is PyPI's CUDA 13.0 build. A plan naming the +cpu build (what a plan from the
+    PyTorch index says) fails it with the fix; the plan hoofenv makes here (PyPI's own build) passes it."""
+    import json
+
+    plan = {"status": "ok", "python": "3.11", "torch": "2.14.1", "torchvision": "0.29.1", "cuda": "cpu",
+            "indexes": {"torch": "https://download.pytorch.org/whl/cpu"},
+            "mmcv": {"version": "2.1.0", "source": "build"}, "mmengine": "0.10.7", "mmdet": "3.2.0",
+            "mmpose": "1.3.2", "pins": {"numpy": "1.26.4"}}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    code, report = run_json("verify", "--python", str(stack_python), "--plan", str(path),
+                            "--only", "torch.import,torchvision.import")
+    checks = by_id(report)
+    assert code == 1 and not checks["torch.import"]["ok"], checks["torch.import"]
+    assert "the plan wants its cpu build (torch==2.14.1+cpu)" in checks["torch.import"]["detail"]
+    assert "hoofenv install" in checks["torch.import"]["hint"]
+    plan.update(indexes={}, torch_build="cu130", torch_local=None)
+    path.write_text(json.dumps(plan))
+    code, report = run_json("verify", "--python", str(stack_python), "--plan", str(path),
+                            "--only", "torch.import,torchvision.import")
+    checks = by_id(report)
+    assert code == 0 and checks["torch.import"]["ok"] and "(plan: 2.14.1+cu130)" in checks["torch.import"]["detail"]
+    assert checks["torchvision.import"]["ok"], checks["torchvision.import"]
