@@ -147,14 +147,13 @@ def run(args: argparse.Namespace) -> int:
                            find_links=args.find_links, use_pip_config=not args.no_pip_config,
                            offline=args.offline, wheelhouse=args.wheelhouse)
     sources, left_out = answering(sources, facts.sources)  # a dead mirror would cost every step its timeouts
+    notes = [(f"source {line}", "warn") for line in left_out]
+    notes += [(f"{c.package}: {c.reason}", "info") for c in (plan.sources if plan.ok and not args.locked else [])]
     opts = pipeline.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
                             lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
-                            download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib)
+                            download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib,
+                            notes=notes)
     progress = json_progress() if args.json else TerminalProgress()
-    for line in left_out:
-        progress.note(f"source {line}", "warn")
-    for choice in plan.sources if plan.ok and not args.locked else []:
-        progress.note(f"{choice.package}: {choice.reason}")
     result = pipeline.install(plan, facts, opts, progress)
     if left_out:
         result["sources_left_out"] = left_out

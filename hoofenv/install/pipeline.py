@@ -48,6 +48,7 @@ class Options:
     download_to: str | None = None
     mmcv_wheel: str | None = None
     min_free_gib: float | None = None
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (text, level): what the plan chose, and why
 
 
 @dataclass
@@ -81,10 +82,12 @@ def install(plan: Plan, facts, opts: Options, progress: Progress | None = None) 
     progress = progress or Progress()
     plan, locked = _effective_plan(plan, opts)
     if opts.download_to:
+        _say(opts.notes, progress)
         installer = Installer.choose(opts.installer, opts.sources)
         return download(plan, installer, Path(opts.download_to), progress, dry_run=opts.dry_run,
                         mmcv_wheel=opts.mmcv_wheel)
     env = current_env() if opts.current else checked_env(opts.env)  # refused before any change, dry-run included
+    _say(opts.notes, progress)
     installer = Installer.choose(opts.installer, opts.sources)
     if opts.dry_run:
         return _install(plan, facts, opts, locked, installer, env, progress)
@@ -92,6 +95,11 @@ def install(plan: Plan, facts, opts: Options, progress: Progress | None = None) 
         if not opts.current:
             checked_env(str(env))  # again: an install we waited for may have changed it
         return _install(plan, facts, opts, locked, installer, env, progress)
+
+
+def _say(notes: list[tuple[str, str]], progress: Progress) -> None:
+    for text, level in notes:
+        progress.note(text, level)
 
 
 def _install(plan: Plan, facts, opts: Options, locked: dict | None, installer: Installer, env: Path,

@@ -114,13 +114,13 @@ def location_problem(text: str, kind: str) -> str | None:
     return None
 
 
-def _checked(pairs: list[tuple[str, str]], kind: str, lenient: bool = False) -> list[tuple[str, str]]:
-    """`pairs` (value, origin), each a usable location; `lenient` (pip's own settings): a find-links folder that
-    does not exist is dropped, as pip ignores it, instead of failing uv later."""
+def _checked(pairs: list[tuple[str, str]], kind: str, key: str | None = None) -> list[tuple[str, str]]:
+    """`pairs` (value, origin), each a usable location. `key`: pip's setting they come from, where a find-links
+    folder that does not exist is dropped, as pip ignores it, instead of failing uv later."""
     kept = []
     for value, origin in pairs:
         problem = location_problem(value, kind)
-        if problem == MISSING_PATH and lenient and kind == "links":
+        if problem == MISSING_PATH and key and kind == "links":
             continue
         if problem:
             if origin.startswith("$"):
@@ -129,9 +129,8 @@ def _checked(pairs: list[tuple[str, str]], kind: str, lenient: bool = False) -> 
                 hint = f"set it to {what}, or unset it: `unset {origin[1:]}`"
                 hint += ", or pass --no-pip-config" if origin.startswith("$PIP_") else ""
             else:
-                key = "index-url" if kind == "index" else "find-links"
                 hint = f"fix `{key}` in {origin.removeprefix('pip config ')}, or pass --no-pip-config"
-            raise UsageError(f"{origin}: `{value}` is {problem}", hint=hint)
+            raise UsageError(f"{origin}{f' ({key})' if key else ''}: `{value}` is {problem}", hint=hint)
         kept.append((value, origin))
     return kept
 
@@ -160,15 +159,15 @@ def read_configured(*, index_url: str | None = None, extra_index_urls: list[str]
     if len(index_env) > 1:
         raise UsageError(f"${INDEX_ENV} names {len(index_env)} indexes; it replaces PyPI with one",
                          hint=f"put the others in ${EXTRA_INDEX_ENV}")
-    config_index = _checked(pip("index-url"), "index", lenient=True)
+    config_index = _checked(pip("index-url"), "index", "index-url")
     index = (index_url, "--index-url") if index_url else (index_env or config_index or [None])[0]
     extra = [(u, "--extra-index-url") for u in extra_index_urls or []]
     extra += _checked([(u, f"${EXTRA_INDEX_ENV}") for u in os.environ.get(EXTRA_INDEX_ENV, "").split()], "index")
-    extra += _checked(pip("extra-index-url"), "index", lenient=True)
+    extra += _checked(pip("extra-index-url"), "index", "extra-index-url")
     links = [(str(Path(wheelhouse).absolute()), "--wheelhouse")] if wheelhouse else []
     links += [(u, "--find-links") for u in find_links or []]
     links += _checked([(u, f"${FIND_LINKS_ENV}") for u in os.environ.get(FIND_LINKS_ENV, "").split()], "links")
-    links += _checked(pip("find-links"), "links", lenient=True)
+    links += _checked(pip("find-links"), "links", "find-links")
     constraints = pip("constraint")
     return Configured(index=index, extra=_unique(extra), find_links=_unique(links), constraints=constraints,
                       uv=uv_configured(), cert=cfg.get("cert", (None, ""))[0], proxy=cfg.get("proxy", (None, ""))[0],
