@@ -86,6 +86,20 @@ class MmcvWheelRow:
 
 
 @dataclass(frozen=True)
+class SourcePatch:
+    """A text replacement in the unpacked sdist, for the torch versions that need it."""
+
+    torch: SpecifierSet
+    file: str
+    replace: str
+    with_: str
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.file}: {self.replace} -> {self.with_} ({self.why})"
+
+
+@dataclass(frozen=True)
 class MmcvBuildRow:
     mmcv: Version
     torch: SpecifierSet
@@ -93,12 +107,17 @@ class MmcvBuildRow:
     needs: tuple[str, ...]
     cuda_needs: str
     minutes: dict[str, int]
-    peak_memory_gib: float
+    peak_memory_gib: dict[str, float]
     source: tuple[str, ...]
+    patches: tuple[SourcePatch, ...] = ()
+    cflags: str | None = None
 
     @property
     def id(self) -> str:
         return f"mmcv_build.{self.mmcv}"
+
+    def patches_for(self, torch: Version) -> list[SourcePatch]:
+        return [p for p in self.patches if torch in p.torch]
 
     def headers_for(self, torch: Version) -> str | None:
         """The torch to compile against when it is not the installed one (C++ standard limits)."""
@@ -109,6 +128,20 @@ class MmcvBuildRow:
 
     def builds_for(self, torch: Version) -> bool:
         return torch in self.torch or self.headers_for(torch) is not None
+
+
+@dataclass(frozen=True)
+class ToolchainRow:
+    """A CUDA major.minor whose full nvcc toolchain installs from PyPI (`pypi`: requirements)."""
+
+    cuda: str
+    pypi: tuple[str, ...]
+    source: tuple[str, ...]
+    confidence: str
+
+    @property
+    def id(self) -> str:
+        return f"cuda_toolchains.{self.cuda}"
 
 
 @dataclass(frozen=True)
@@ -146,6 +179,11 @@ class Matrix:
     stack_python: tuple[tuple[int, int], tuple[int, int]]
     stack_python_why: str
     gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
+    cuda_toolchains: list[ToolchainRow] = field(default_factory=list)
+    nvcc_install: dict[str, Any] = field(default_factory=dict)
+
+    def toolchain_row(self, cuda_version: str) -> ToolchainRow | None:
+        return next((r for r in self.cuda_toolchains if r.cuda == cuda_version), None)
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
         return next((r for r in self.cuda if r.tag == tag), None)
@@ -271,7 +309,7 @@ class _Validator:
         return Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
                       self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
                       self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
-                      stack_why, self.gpu_families(data))
+                      stack_why, self.gpu_families(data), self.cuda_toolchains(data), self.nvcc_install(data))
 
     def cuda(self, data: dict) -> list[CudaRow]:
         rows = []
@@ -345,17 +383,65 @@ class _Validator:
                 (self.parse(SpecifierSet, spec, f"{where}.build_torch"), str(v))
                 for spec, v in (self.get(row, "build_torch", where, dict, required=False) or {}).items()
             )
+            minutes = self.get(row, "minutes", where, dict)
+            for kind in ("cpu", "cuda"):
+                if not isinstance(minutes.get(kind), (int, float)) or isinstance(minutes.get(kind), bool):
+                    raise self.fail(f"{where}.minutes.{kind}", f"expected a number, got {minutes.get(kind)!r}")
             rows.append(MmcvBuildRow(
                 mmcv=self.parse(Version, self.get(row, "mmcv", where), f"{where}.mmcv"),
                 torch=self.parse(SpecifierSet, self.get(row, "torch", where), f"{where}.torch"),
                 build_torch=build_torch,
                 needs=tuple(self.get(row, "needs", where, list)),
                 cuda_needs=self.get(row, "cuda_needs", where),
-                minutes=self.get(row, "minutes", where, dict),
-                peak_memory_gib=float(self.get(row, "peak_memory_gib", where, (int, float))),
+                minutes=minutes,
+                peak_memory_gib=self.per_kind(self.get(row, "peak_memory_gib", where, (int, float, dict)),
+                                              f"{where}.peak_memory_gib"),
                 source=self.source(row, where),
+                patches=tuple(self.patch(p, f"{where}.patches[{j}]")
+                              for j, p in enumerate(self.get(row, "patches", where, list, required=False) or [])),
+                cflags=self.get(row, "cflags", where, required=False),
             ))
         return rows
+
+    def per_kind(self, value, where: str) -> dict[str, float]:
+        """A number for both kinds, or {cpu: N, cuda: N}: each a positive number."""
+        raw = value if isinstance(value, dict) else {"cpu": value, "cuda": value}
+        out = {}
+        for kind in ("cpu", "cuda"):
+            v = raw.get(kind)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise self.fail(f"{where}.{kind}", f"expected a positive number, got {v!r}")
+            out[kind] = float(v)
+        return out
+
+    def patch(self, row: Any, where: str) -> SourcePatch:
+        file = self.get(row, "file", where)
+        if file.startswith("/") or ".." in file.split("/"):
+            raise self.fail(f"{where}.file", f"`{file}` must be a relative path inside the sdist")
+        return SourcePatch(self.parse(SpecifierSet, self.get(row, "torch", where), f"{where}.torch"), file,
+                           self.get(row, "replace", where), self.get(row, "with", where), self.get(row, "why", where))
+
+    def cuda_toolchains(self, data: dict) -> list[ToolchainRow]:
+        rows = []
+        for i, row in enumerate(self.get(data, "cuda_toolchains", "(top level)", list, required=False) or []):
+            where = f"cuda_toolchains[{i}]"
+            cuda = str(self.get(row, "cuda", where))
+            if not re.fullmatch(r"\d+\.\d+", cuda):
+                raise self.fail(f"{where}.cuda", f"`{cuda}` is not a CUDA version like 13.0")
+            pypi = self.get(row, "pypi", where, list)
+            if not pypi or not all(isinstance(r, str) and r.strip() for r in pypi):
+                raise self.fail(f"{where}.pypi", "expected a list of requirement strings")
+            rows.append(ToolchainRow(cuda, tuple(pypi), self.source(row, where), row.get("confidence", "verified")))
+        return rows
+
+    def nvcc_install(self, data: dict) -> dict:
+        section = self.get(data, "nvcc_install", "(top level)", dict, required=False)
+        if section is None:
+            return {}
+        for key in ("apt", "apt_nvcc", "conda", "conda_nvcc", "gcc"):
+            self.get(section, key, "nvcc_install")
+        self.source(section, "nvcc_install")
+        return section
 
     def packages(self, data: dict) -> tuple[dict[str, Package], list[Version]]:
         packages, mmcv_versions = {}, []

@@ -29,6 +29,20 @@ class PythonSource:
 
 
 @dataclass
+class Toolchain:
+    """Where a CUDA build's nvcc comes from: `system` (found on this machine), `given` (--nvcc PATH), `pypi`
+    (`packages` installed into the build venv: no sudo) or `missing` (`commands` that get one)."""
+
+    how: str
+    cuda: str  # the CUDA major.minor torch was built with, which nvcc must match
+    nvcc: str | None = None
+    version: str | None = None
+    cuda_home: str | None = None
+    packages: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+
+@dataclass
 class MmcvBuild:
     torch_headers: str | None
     cuda_arch_list: str | None
@@ -38,6 +52,9 @@ class MmcvBuild:
     max_jobs: int
     minutes: int
     reason: str
+    toolchain: Toolchain | None = None
+    patches: list[dict] = field(default_factory=list)  # {file, replace, with, why}: applied to the unpacked sdist
+    cflags: str | None = None
 
 
 @dataclass
@@ -89,7 +106,10 @@ class Plan:
         if data.get("mmcv"):
             mmcv = dict(data["mmcv"])
             if mmcv.get("build"):
-                mmcv["build"] = MmcvBuild(**mmcv["build"])
+                build = dict(mmcv["build"])
+                if build.get("toolchain"):
+                    build["toolchain"] = Toolchain(**build["toolchain"])
+                mmcv["build"] = MmcvBuild(**build)
             data["mmcv"] = MmcvChoice(**mmcv)
         if data.get("python_source"):
             data["python_source"] = PythonSource(**data["python_source"])
