@@ -38,10 +38,10 @@ class Diagnosis:
 
 # (pattern over the whole log, cause, hint); the first that matches wins
 CAUSES = [
-    (r"unable to execute '(?:c\+\+|g\+\+|gcc|cc)'|command '(?:/usr/bin/)?(?:c\+\+|g\+\+|gcc|x86_64-linux-gnu-g\+\+)' "
-     r"failed: No such file|(?:c\+\+|g\+\+): (?:command )?not found|Could not find a C\+\+ compiler",
+    (r"unable to execute '[^']*(?:c\+\+|g\+\+|gcc|cc)'|command '[^']*(?:c\+\+|g\+\+|gcc|cc)' failed: No such file|"
+     r"(?:c\+\+|g\+\+|gcc): (?:command )?not found|Could not find a C\+\+ compiler",
      "no C++ compiler (g++) on this machine", "sudo apt-get install -y build-essential"),
-    (r"detected CUDA version \(([\d.]+)\) mismatches the version that was used to compile\s+PyTorch \(([\d.]+)\)",
+    (r"detected CUDA version \((?:%s|[\d.]+)\) mismatches the version that was used to compile\s*PyTorch",
      "the nvcc found is of another CUDA than torch's", "give an nvcc of torch's CUDA: `hoofenv install --nvcc "
      "/usr/local/cuda-X.Y/bin/nvcc` (or `--nvcc pypi` for CUDA 13)"),
     (r"CUDA_HOME environment variable is not set|No CUDA runtime is found|nvcc: not found|"
