@@ -4,7 +4,7 @@ The build runs in its own build venv holding the exact torch the env runs (or th
 numpy, setuptools<81, wheel, ninja and psutil; for CUDA with nvcc from PyPI also NVIDIA's toolchain, made into a
 CUDA_HOME (toolchain.py). The sdist is downloaded, unpacked and patched as the plan says (sdist.py: mmcv 2.1.0's
 -std=c++17 becomes c++20 for torch >= 2.14), then
-`MMCV_WITH_OPS=1 FORCE_CUDA=0|1 MAX_JOBS=N TORCH_CUDA_ARCH_LIST=.. CFLAGS=-g0 pip wheel -v SRC --no-build-isolation`.
+`MMCV_WITH_OPS=1 FORCE_CUDA=0|1 MAX_JOBS=N TORCH_CUDA_ARCH_LIST=.. CPPFLAGS=-g0 pip wheel -v SRC --no-build-isolation`.
 Its ninja lines become progress, its failure the first compiler error (build_log.py); only a wheel that holds the
 compiled ops enters the cache.
 """

@@ -82,8 +82,9 @@ def build_env(plan: Plan, build_dir: Path) -> dict[str, str]:
     if b.cuda_arch_list:
         env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
     if b.cflags:
-        env["CFLAGS"] = b.cflags
-        env["CXXFLAGS"] = b.cflags
+        # appended after Python's own CFLAGS (-O3 -DNDEBUG ... -g) by every setuptools; CFLAGS itself would replace
+        # them in setuptools >= 72 and compile at -O0 (seen here: the first real build's command lines)
+        env["CPPFLAGS"] = b.cflags
     home = cuda_home_for(b.toolchain, build_dir) if b.force_cuda else None
     if home:
         env["CUDA_HOME"] = home

@@ -207,6 +207,22 @@ def test_a_cuda_plan_builds_with_the_pypi_toolchain_steps(tmp_path, monkeypatch)
     assert f"torch=={plan.torch}" in tools and plan.mmcv.build.toolchain.packages[0] in tools
     env = steps[-1].env
     assert env["CUDA_HOME"] == str(where / "cuda") and env["TORCH_CUDA_ARCH_LIST"] == "10.0+PTX"
-    assert env["FORCE_CUDA"] == "1" and env["CFLAGS"] == "-g0" and env["MAX_JOBS"] == str(plan.mmcv.build.max_jobs)
+    assert env["FORCE_CUDA"] == "1" and env["CPPFLAGS"] == "-g0" and "CFLAGS" not in env and env["MAX_JOBS"] == str(plan.mmcv.build.max_jobs)
     assert steps[-1].argv[-1] == str(where / "src" / "mmcv-2.1.0") and "--no-index" in steps[-1].argv
     assert "10.0+PTX" in cached.key and plan.cuda in cached.key
+
+
+@needs_gxx
+def test_the_build_flags_keep_pythons_optimisation_and_drop_debug_info(tmp_path, monkeypatch):
+    """The compile step's environment, given to a real setuptools build: -O3 and NDEBUG stay, -g0 comes last."""
+    plan = resolve(Facts.load(FIXTURES / "facts" / "nogpu-debian12.json"), matrix_mod.load(),
+                   Overrides(torch="2.14.1", cuda="cpu", python="3.11"))
+    env = toolchain.build_env(plan, tmp_path)
+    proj = _project(tmp_path, "int f() { return 1; }\n")
+    out = subprocess.run([sys.executable, "setup.py", "build_ext", "--build-temp", str(tmp_path / "t"),
+                          "--build-lib", str(tmp_path / "l")], cwd=proj, capture_output=True, text=True,
+                         env={**__import__("os").environ, **env})
+    assert out.returncode == 0, out.stderr
+    compile_line = next(x for x in out.stdout.splitlines() if " -c src/bad.cpp" in x)
+    flags = compile_line.split()
+    assert "-O3" in flags and "-DNDEBUG" in flags and flags.index("-g0") > flags.index("-g"), compile_line
