@@ -29,10 +29,11 @@ echo "== env ($(left) s left)"
 $PY -m venv --system-site-packages "$ENV"
 # setuptools < 81 first: mmcv's and xtcocotools' setup.py import pkg_resources
 "$ENV/bin/python" -m pip install -q --no-index --find-links "$WHL" "setuptools==80.9.0" wheel
-"$ENV/bin/python" -m pip install -q --no-index --find-links "$WHL" --no-build-isolation \
-  mmengine==0.10.7 mmdet==3.2.0 xtcocotools json_tricks munkres terminaltables addict yapf termcolor platformdirs \
-  pycocotools shapely || echo "env: some packages failed (see above)"
-"$ENV/bin/python" -m pip install -q --no-index --find-links "$WHL" --no-deps mmpose==1.3.2
+# --no-deps: the image has their other dependencies (its opencv is opencv-python-headless, which mmengine's
+# metadata does not name); xtcocotools compiles against the image's numpy
+"$ENV/bin/python" -m pip install -q --no-index --find-links "$WHL" --no-build-isolation --no-deps \
+  mmengine==0.10.7 mmdet==3.2.0 mmpose==1.3.2 xtcocotools json_tricks munkres terminaltables addict yapf termcolor \
+  platformdirs pycocotools shapely || echo "env: some packages failed (see above)"
 "$ENV/bin/python" -m pip list 2>/dev/null | grep -iE "^(torch|torchvision|numpy|mmengine|mmdet|mmpose|opencv|xtcocotools|setuptools) " > "$OUT/env-packages.txt"
 
 echo "== mmcv CUDA build ($(left) s left)"; $PY bench/gpu_device.py build "$OUT" "$ENV" "$WHL"

@@ -62,7 +62,7 @@ def resolve(facts: Facts, matrix: Matrix, overrides: Overrides | None = None) ->
     try:
         _platform(facts, matrix, plan)  # 1
         allowed, gpus = _cuda_tags(facts, matrix, o, plan)  # 2
-        candidates, rejected, available = _candidates(facts, matrix, o, allowed, gpus)  # 3-6
+        candidates, _rejected, available = _candidates(facts, matrix, o, allowed, gpus)  # 3-6
     except _Refusal as refusal:
         plan.problems.append(refusal.problem)
         plan.status = "refused"

@@ -208,3 +208,39 @@ def test_a_missing_gxx_gets_the_apt_line(matrix):
     plan = resolve(f, matrix)
     problem = next(p for p in plan.problems if p.code == "build-needs-gxx")
     assert problem.hint == "sudo apt-get install -y build-essential" and not plan.ok
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--gpu", "zero"], "--gpu 'zero' is not a list of GPU indices"),
+    (["--gpu", "0,,1"], "is not a list of GPU indices"),
+    (["--nvcc", "/nonexistent/nvcc"], "--nvcc /nonexistent/nvcc: no executable file there"),
+    (["--nvcc", "/bin/true"], "does not report a CUDA release"),
+])
+def test_bad_gpu_and_nvcc_flags_are_usage_errors(args, needle):
+    from tests.conftest import run_cli
+
+    proc = run_cli("plan", "--facts", str(PROFILES / "mixed-rtx5090-gtx1080-580-ubuntu24.04.json"), *args)
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "hint:" in proc.stderr
+
+
+def test_facts_with_wrong_types_for_the_new_fields_name_the_field(tmp_path):
+    import json
+
+    from hoofenv.errors import HoofenvError
+
+    data = json.loads((PROFILES / "mixed-rtx5090-gtx1080-580-ubuntu24.04.json").read_text())
+    for field, value, where in [("visible", "1", "nvidia.visible"), ("visible", [1.5], "nvidia.visible[0]")]:
+        bad = json.loads(json.dumps(data))
+        bad["nvidia"][field] = value
+        path = tmp_path / "f.json"
+        path.write_text(json.dumps(bad))
+        with pytest.raises(HoofenvError) as info:
+            Facts.load(path)
+        assert f"`{where}`" in info.value.message and info.value.exit_code == 2
+    bad = json.loads(json.dumps(data))
+    bad["tools"]["nvccs"] = [{"version": 12.8, "path": "/x"}]
+    (tmp_path / "g.json").write_text(json.dumps(bad))
+    with pytest.raises(HoofenvError) as info:
+        Facts.load(tmp_path / "g.json")
+    assert "`tools.nvccs[0].version`" in info.value.message
