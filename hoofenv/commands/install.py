@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     how.add_argument("--mmcv-wheel", metavar="FILE", help="use this mmcv wheel (e.g. one built elsewhere) and cache it")
     how.add_argument("--no-verify", action="store_true", help="do not run `hoofenv verify` afterwards")
     how.add_argument("--min-free-gib", type=float, metavar="N", help="free disk required before starting "
-                     "(default: from the plan, ~3 GiB CPU / ~9 GiB CUDA, +2 when building mmcv)")
+                     "(default: from the plan, ~3 GiB CPU / ~9 GiB CUDA, +2 (CPU) or +6 (CUDA) when building mmcv)")
     src = p.add_argument_group("sources (mirrors: flags, $HOOFENV_INDEX_URL, $HOOFENV_EXTRA_INDEX_URL, "
                                "$HOOFENV_FIND_LINKS, and pip's own configuration)")
     src.add_argument("--index-url", metavar="URL", help="replace PyPI (a mirror)")
