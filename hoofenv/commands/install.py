@@ -78,7 +78,8 @@ class TerminalProgress:
         if self.status:
             self.status.update(Text.assemble(f"{label}  {elapsed:5.1f}s  ", (line[:70], "dim")))
         elif time.monotonic() - self.last_print > 60:
-            self.console.print(Text(f"    ... {label}: {elapsed:.0f}s elapsed"))
+            done = f"; {line}" if line.startswith("compiled ") else ""  # the mmcv build's files done, ETA
+            self.console.print(Text(f"    ... {label}: {elapsed:.0f}s elapsed{done}"))
             self.last_print = time.monotonic()
 
     def step_finished(self, label: str, ok: bool, seconds: float) -> None:
