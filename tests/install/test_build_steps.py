@@ -226,3 +226,19 @@ def test_the_build_flags_keep_pythons_optimisation_and_drop_debug_info(tmp_path,
     compile_line = next(x for x in out.stdout.splitlines() if " -c src/bad.cpp" in x)
     flags = compile_line.split()
     assert "-O3" in flags and "-DNDEBUG" in flags and flags.index("-g0") > flags.index("-g"), compile_line
+
+
+def test_a_wheel_without_its_compiled_ops_never_enters_the_cache(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("HOOFENV_CACHE_DIR", str(tmp_path / "cache"))
+    plan = resolve(Facts.load(FIXTURES / "facts" / "nogpu-debian12.json"), matrix_mod.load(),
+                   Overrides(torch="2.14.1", cuda="cpu", python="3.11"))
+    cached = mmcv_build.lookup(plan)
+    out = mmcv_build.build_dir(cached) / "out"
+    lite = (f"import zipfile; zipfile.ZipFile({str(out / 'mmcv-2.1.0-py3-none-any.whl')!r}, 'w')"
+            ".writestr('mmcv/__init__.py', b'')")  # what mmcv#3201 describes: bdist_wheel without _ext
+    with pytest.raises(HoofenvError) as info:
+        mmcv_build.build(plan, [Step("build-mmcv", "compile", [sys.executable, "-c", lite])], cached, Progress())
+    assert info.value.code == "build-no-ops" and cached.wheel is None and not cached.folder.exists()
+    assert zipfile.ZipFile(next(out.glob("*.whl"))).namelist() == ["mmcv/__init__.py"]  # kept for reading

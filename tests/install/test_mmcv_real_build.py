@@ -84,9 +84,10 @@ def _build(kind: str, tmp_path: Path, monkeypatch) -> tuple:
                                    where / "constraints.txt")
     seen = Recorder()
     t0 = time.monotonic()
-    run_steps(steps, BuildProgress(seen), where / "logs", None, "mmcv build")
-    mmcv_build.check_built(where / "out", plan)
-    wheel = mmcv_build.store(cached, where / "out", plan, time.monotonic() - t0)
+    with mmcv_build.key_lock(cached):
+        run_steps(steps, BuildProgress(seen), where / "logs", None, "mmcv build")
+        mmcv_build.check_built(where / "out", plan)
+        wheel = mmcv_build.store(cached, where / "out", plan, time.monotonic() - t0)
     return plan, where, wheel, seen, time.monotonic() - t0
 
 
