@@ -34,9 +34,17 @@ def commands(ninja: Path) -> dict[str, list[str]]:
 
 def run(cmd: list[str], flag: str, obj: Path) -> tuple[float, float, float]:
     """(cpu s, wall s, peak MiB) of one compile with `flag` as the last debug option."""
-    argv = [a for a in cmd if a not in ("-g", "-g0")] + [flag]
+    argv, skip = [], False
+    for a in cmd:  # drop ninja's dependency-file options (-MMD, -MF FILE) and the debug flags
+        if skip or a in ("-MMD", "-g", "-g0"):
+            skip = False
+            continue
+        if a == "-MF":
+            skip = True
+            continue
+        argv.append(a)
+    argv.append(flag)
     argv[argv.index("-o") + 1] = str(obj)
-    argv = [a for a in argv if not a.startswith("-MF") and a != "-MMD"]
     import time
 
     t0 = time.perf_counter()

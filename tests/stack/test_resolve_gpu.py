@@ -10,22 +10,13 @@ from hoofenv.install import mmcv_build
 from hoofenv.machine.facts import GPU, Facts, Nvcc
 from hoofenv.stack import matrix as matrix_mod
 from hoofenv.stack.resolve import Overrides, resolve
-from tests.conftest import FIXTURES, REPO
-
-PROFILES = FIXTURES / "facts"
+from tests.conftest import REPO
+from tests.stack.test_resolve import PROFILES, codes, facts
 
 
 @pytest.fixture(scope="module")
 def matrix():
     return matrix_mod.load()
-
-
-def facts(name: str) -> Facts:
-    return Facts.load(PROFILES / f"{name}.json")
-
-
-def codes(plan) -> list[str]:
-    return [p.code for p in plan.problems]
 
 
 def on_580(f: Facts) -> Facts:
