@@ -91,6 +91,14 @@ VERSION = "VERSIONX"
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     return _wheel(wheel_directory)
 
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    """Metadata without compiling, as setuptools' egg_info gives pip for the real sdist (`pip download` builds nothing)."""
+    dist = "mmcv-" + VERSION + ".dist-info"
+    os.makedirs(os.path.join(metadata_directory, dist))
+    with open(os.path.join(metadata_directory, dist, "METADATA"), "w") as fh:
+        fh.write("Metadata-Version: 2.1\\nName: mmcv\\nVersion: %s\\nRequires-Dist: numpy\\n" % VERSION)
+    return dist
+
 def build_sdist(sdist_directory, config_settings=None):
     raise RuntimeError("this test package is built as a wheel only")
 '''

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     how.add_argument("--no-verify", action="store_true", help="do not run `hoofenv verify` afterwards")
     how.add_argument("--min-free-gib", type=_common.number(0, inclusive=True), metavar="N",
                      help="free disk required before starting "
-                     "(default: from the plan, ~3 GiB CPU / ~9 GiB CUDA, +2 when building mmcv)")
+                     "(default: from the plan, ~3 GiB CPU / ~9 GiB CUDA, +2 (CPU) or +6 (CUDA) when building mmcv)")
     src = p.add_argument_group("sources (mirrors: flags, $HOOFENV_INDEX_URL, $HOOFENV_EXTRA_INDEX_URL, "
                                "$HOOFENV_FIND_LINKS, and pip's own configuration)")
     src.add_argument("--index-url", metavar="URL", type=_common.index, help="replace PyPI (a mirror)")
@@ -84,7 +84,8 @@ class TerminalProgress:
         if self.status:
             self.status.update(Text.assemble(f"{label}  {elapsed:5.1f}s  ", (line[:70], "dim")))
         elif time.monotonic() - self.last_print > 60:
-            self.console.print(Text(f"    ... {label}: {elapsed:.0f}s elapsed"))
+            done = f"; {line}" if line.startswith("compiled ") else ""  # the mmcv build's files done, ETA
+            self.console.print(Text(f"    ... {label}: {elapsed:.0f}s elapsed{done}"))
             self.last_print = time.monotonic()
 
     def step_finished(self, label: str, ok: bool, seconds: float) -> None:

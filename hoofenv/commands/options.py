@@ -192,6 +192,13 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
                         f"and its mirrors (also ${TORCH_INDEX_ENV})")
     g.add_argument("--mmcv-base-url", metavar="URL", type=override("mmcv_base_url"),
                    help=f"mirror of https://download.openmmlab.com (also ${MMCV_BASE_ENV})")
+    g.add_argument("--gpu", metavar="INDEX[,INDEX]",
+                   help="plan for these GPUs only (nvidia-smi's indices), e.g. on a box whose cards no single torch "
+                        "build serves; default: those CUDA_VISIBLE_DEVICES leaves visible")
+    g.add_argument("--nvcc", metavar="PATH|pypi",
+                   help="the nvcc that compiles mmcv's CUDA ops (same CUDA major.minor as torch); `pypi`: NVIDIA's "
+                        "from PyPI (CUDA 13) even when this machine has one")
+    g.add_argument("--ptx", action="store_true", help="the mmcv build also carries PTX for the newest GPU")
 
 
 def facts_from(args: argparse.Namespace, env_dir: str = "."):
@@ -205,10 +212,50 @@ def facts_from(args: argparse.Namespace, env_dir: str = "."):
     return facts
 
 
+def parse_gpus(text: str | None) -> list[int] | None:
+    """`--gpu 0,2` -> [0, 2]."""
+    if text is None:
+        return None
+    from hoofenv.errors import UsageError
+
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or not all(p.isdigit() and len(p) < 4 for p in parts):
+        raise UsageError(f"--gpu {text!r} is not a list of GPU indices", hint="write it as nvidia-smi numbers the "
+                         "cards, e.g. `--gpu 0` or `--gpu 0,1` (`nvidia-smi -L` lists them)")
+    return [int(p) for p in parts]
+
+
+def nvcc_from(path: str | None):
+    """(path, CUDA release, CUDA home) of `--nvcc PATH`, run once here so the plan can check it against torch."""
+    if path is None or path == "pypi":
+        return path, None, None
+    import os
+
+    from hoofenv.errors import UsageError
+    from hoofenv.machine.probe import probe_nvcc
+
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(full) or not os.access(full, os.X_OK):
+        raise UsageError(f"--nvcc {path}: no executable file there",
+                         hint="give the path of nvcc itself, e.g. `--nvcc /usr/local/cuda-12.8/bin/nvcc`, or "
+                              "`--nvcc pypi` (CUDA 13)")
+    found = probe_nvcc(full)
+    if found is None:
+        raise UsageError(f"--nvcc {path}: `{full} --version` does not report a CUDA release",
+                         hint="give the path of NVIDIA's nvcc, e.g. `--nvcc /usr/local/cuda-12.8/bin/nvcc`")
+    return full, found.version, found.home
+
+
 def overrides_from(args: argparse.Namespace):
     from hoofenv.stack.resolve import Overrides
 
+    nvcc, nvcc_version, nvcc_home = nvcc_from(getattr(args, "nvcc", None))
     return Overrides(
+        gpus=parse_gpus(getattr(args, "gpu", None)),
+        nvcc=nvcc,
+        nvcc_version=nvcc_version,
+        nvcc_home=nvcc_home,
+        ptx=getattr(args, "ptx", False),
         python=getattr(args, "python", None),
         torch=getattr(args, "torch", None),
         cuda=getattr(args, "cuda", None),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.data import checkfast, stream
-from hoofenv.data.coco import TOP_LEVEL, json_error, not_an_object, parse, read_text, skeleton_base
+from hoofenv.data.coco import TOP_LEVEL, not_an_object, parse, read_text, skeleton_base
 from hoofenv.data.findings import Finding, make
 from hoofenv.data.records import LIMIT, bad_numbers, describe, key, record_problems
 from hoofenv.data.stats import KeypointCount, Stats, size_guidance

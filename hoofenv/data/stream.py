@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import Callable
 
 SECTIONS = ("images", "annotations", "categories")
 _WS = re.compile(r"[ \t\n\r]*").match

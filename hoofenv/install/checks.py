@@ -69,4 +69,5 @@ def check_disk(paths: list[Path], need_gib: float) -> None:
 
 def needed_gib(plan: Plan, building: bool) -> float:
     base = 3.0 if plan.cuda == "cpu" else 9.0
-    return base + (2.0 if building else 0.0)
+    # a CUDA build venv holds a second CUDA torch (~4.5 GB with its nvidia libraries) and, from PyPI, nvcc (~0.6 GB)
+    return base + ((2.0 if plan.cuda == "cpu" else 6.0) if building else 0.0)

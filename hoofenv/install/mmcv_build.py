@@ -1,9 +1,12 @@
-"""mmcv built from its sdist once, cached under a key of (mmcv, torch, CUDA tag, Python, GPU arch), reused.
+"""mmcv built from its sdist once, cached under a key of (mmcv, torch, CUDA tag, Python, GPU arch list), reused.
 
-The build runs in its own build venv holding the plan's `build.torch_headers` torch (mmcv 2.1.0 does not compile
-against torch >= 2.14 headers, which need C++20; the wheel built against 2.13.0 loads under 2.14.1, measured),
-numpy, setuptools<81, wheel, ninja and psutil, then
-`MMCV_WITH_OPS=1 FORCE_CUDA=0|1 MAX_JOBS=N pip wheel mmcv==V --no-build-isolation --no-deps -w OUT`.
+The build runs in its own build venv holding the exact torch the env runs (or the plan's `build.torch_headers`),
+numpy, setuptools<81, wheel, ninja and psutil; for CUDA with nvcc from PyPI also NVIDIA's toolchain, made into a
+CUDA_HOME (toolchain.py). The sdist is downloaded, unpacked and patched as the plan says (sdist.py: mmcv 2.1.0's
+-std=c++17 becomes c++20 for torch >= 2.14), then
+`MMCV_WITH_OPS=1 FORCE_CUDA=0|1 MAX_JOBS=N TORCH_CUDA_ARCH_LIST=.. CPPFLAGS=-g0 pip wheel -v SRC --no-build-isolation`.
+Its ninja lines become progress, its failure the first compiler error (build_log.py); only a wheel that holds the
+compiled ops enters the cache.
 
 One build per key at a time: the build and every write into the key's cache folder hold `build/<key>.lock` (an
 fcntl lock, gone with its process). A second install that needs the same key waits, then finds the wheel the
@@ -16,14 +19,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.files import atomic_write_text
-from hoofenv.install import mutex
+from hoofenv.install import build_log, mutex, toolchain
 from hoofenv.install.installers import Installer
 from hoofenv.install.recipe import Step
 from hoofenv.install.runner import Progress, run_steps
@@ -56,32 +61,67 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
                 constraints: Path) -> list[Step]:
     """The commands that build the mmcv wheel into `out` (pure; run by install, printed by --dry-run)."""
     b = plan.mmcv.build
+    where = out.parent
     py = build_env / "bin" / "python"
     torch = plan.headers_requirement()
-    env = {"MMCV_WITH_OPS": "1", "FORCE_CUDA": "1" if b.force_cuda else "0", "MAX_JOBS": str(b.max_jobs)}
-    if b.cuda_arch_list:
-        env["TORCH_CUDA_ARCH_LIST"] = b.cuda_arch_list
+    env = toolchain.build_env(plan, where)
     tools = [torch, plan.requirement("numpy"), plan.requirement("setuptools"), "wheel", "ninja", "psutil"]
-    # --no-cache-dir: pip keeps wheels it built from an sdist keyed by the sdist's URL alone, and hands one back
-    # even with --no-binary: a wheel compiled against another torch, or with other ops (seen here: a 5 s "build")
-    wheel_cmd = [str(py), "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar", "off",
-                 "--no-cache-dir", "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-w", str(out)]
-    wheel_cmd += Installer("pip", installer.sources).source_args() + [plan.requirement("mmcv")]
-    return [
+    source = Installer("pip", installer.sources).source_args()
+    steps = [
         # a plain venv: it brings pip (ensurepip, offline), which runs the legacy sdist build
-        Step("build-venv", f"build venv for mmcv ({torch} headers)", [python, "-m", "venv", str(build_env)]),
+        Step("build-venv", f"build venv for mmcv ({torch})", [python, "-m", "venv", str(build_env)]),
         Step("build-tools", f"build tools: {torch}, numpy, setuptools<81, wheel, ninja, psutil",
              installer.install_cmd(py, tools, constraints=[constraints], extra_index=plan.indexes.get("torch"))),
-        Step("build-mmcv", f"compile mmcv {plan.mmcv.version} (about {b.minutes} min, MAX_JOBS={b.max_jobs})",
-             wheel_cmd, env),
     ]
+    t = b.toolchain
+    if b.force_cuda and t and t.how == "pypi":
+        steps += [
+            Step("build-toolchain", f"nvcc {t.cuda} from PyPI into the build venv ({', '.join(t.packages)}; no sudo)",
+                 installer.install_cmd(py, [torch, *t.packages], constraints=[constraints],
+                                       extra_index=plan.indexes.get("torch"))),
+            Step("build-cuda-home", f"CUDA_HOME for that nvcc: {env['CUDA_HOME']}",
+                 [sys.executable, "-m", "hoofenv.install.toolchain", str(build_env), t.cuda, env["CUDA_HOME"]]),
+        ]
+    steps += [
+        Step("build-sdist", f"mmcv {plan.mmcv.version} sdist",
+             [str(py), "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
+              "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-d", str(where / "sdist"), *source,
+              plan.requirement("mmcv")], env),
+        Step("build-source", "unpack the sdist" + (f"; patch {', '.join(p['file'] for p in b.patches)}"
+                                                   if b.patches else ""),
+             [sys.executable, "-m", "hoofenv.install.sdist", str(where / "sdist"), str(where / "src"),
+              str(where / PATCHES)]),
+        Step("build-mmcv", f"compile mmcv {plan.mmcv.version} (about {b.minutes} min, MAX_JOBS={b.max_jobs}"
+             + (f", TORCH_CUDA_ARCH_LIST={b.cuda_arch_list}" if b.cuda_arch_list else "") + ")",
+             [str(py), "-m", "pip", "wheel", "-v", "--disable-pip-version-check", "--progress-bar", "off",
+              "--no-build-isolation", "--no-deps", "--no-index", "-w", str(out),
+              str(where / "src" / f"mmcv-{plan.mmcv.version}")], env),
+    ]
+    return steps
+
+
+PATCHES = "patches.json"  # the plan's sdist patches, written beside constraints.txt by build()
 
 
 def build_constraints(plan: Plan) -> str:
-    """Build-venv pins: the plan's, with torch held at the headers version."""
+    """Build-venv pins: the plan's, with torch held at the build compiled against."""
     lines = [plan.requirement(n) for n in ("numpy", "setuptools")]
     lines.append(plan.headers_requirement())
     return "\n".join(lines) + "\n"
+
+
+def check_built(out: Path, plan: Plan) -> None:
+    """A wheel that lacks the compiled ops (mmcv#3201) is half-built: it never enters the cache."""
+    wheels = sorted(out.glob("mmcv-*.whl"))
+    try:
+        names = zipfile.ZipFile(wheels[0]).namelist() if wheels else []
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise HoofenvError(f"the mmcv build wrote an unreadable wheel: {wheels[0]}", [str(exc)],
+                           hint="re-run the install; the cache was not touched", code="build-no-wheel") from exc
+    if wheels and not any(n.startswith("mmcv/_ext.") for n in names):
+        raise HoofenvError(f"the mmcv build wrote {wheels[0].name} without its compiled ops (mmcv/_ext)",
+                           ["MMCV_WITH_OPS=1 was set; the compile produced no extension", f"in {out}"],
+                           hint="read the build log; the cache was not touched", code="build-no-ops")
 
 
 def key_lock(cached: CachedWheel, on_wait=None):
@@ -138,7 +178,8 @@ def build_dir(cached: CachedWheel) -> Path:
 def build(plan: Plan, steps: list[Step], cached: CachedWheel, progress: Progress) -> list[dict]:
     """Build the wheel and cache it, once per key: under the key's lock, a wheel that another install cached while
     this one waited is used as it is; what an earlier build left (killed, or failed: its log is kept for the error
-    message) is removed first; the build folder goes once the wheel is cached."""
+    message) is removed first; the build folder goes once the wheel is cached, and stays with its logs when the
+    build fails (the error names the log)."""
     with key_lock(cached, lambda text: progress.note(text, "warn")):
         if cached.wheel:
             progress.note(f"mmcv {plan.mmcv.version}: built meanwhile by another install; using the cached wheel "
@@ -159,8 +200,13 @@ def _build(plan: Plan, steps: list[Step], cached: CachedWheel, progress: Progres
     where = build_dir(cached)
     (where / "out").mkdir(parents=True)
     atomic_write_text(where / "constraints.txt", build_constraints(plan))
+    atomic_write_text(where / PATCHES, json.dumps(plan.mmcv.build.patches, indent=2))
     t0 = time.monotonic()
-    results = run_steps(steps, progress, where / "logs", None, "mmcv build")  # a failure keeps the log it names
+    try:
+        results = run_steps(steps, build_log.BuildProgress(progress), where / "logs", None, "mmcv build")
+    except HoofenvError as exc:
+        raise build_log.explain(exc, where / "logs") from None
+    check_built(where / "out", plan)
     wheel = store(cached, where / "out", plan, time.monotonic() - t0)
     shutil.rmtree(where, ignore_errors=True)
     progress.note(f"mmcv wheel built in {time.monotonic() - t0:.0f}s and cached: {wheel}", "ok")

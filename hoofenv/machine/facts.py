@@ -35,6 +35,7 @@ class OSFacts:
 class Interpreter:
     version: str
     path: str
+    home: str | None = None  # its CUDA_HOME (from `nvcc --dryrun`: a wrapper script in /usr/local/bin points elsewhere)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class GPU:
     compute_capability: str | None = None
     memory_mib: int | None = None
     index: int = 0
+    uuid: str | None = None
 
 
 @dataclass
@@ -67,6 +69,18 @@ class NvidiaFacts:
     error_code: str | None = None
     source: str | None = None
     gpus: list[GPU] = field(default_factory=list)
+    # the GPU indices CUDA_VISIBLE_DEVICES leaves visible (None: all of them; []: none)
+    visible: list[int] | None = None
+    visible_env: str | None = None
+
+
+@dataclass
+class Nvcc:
+    """One CUDA compiler found on this machine: its release (12.8) and its path."""
+
+    version: str
+    path: str
+    home: str | None = None  # its CUDA_HOME (from `nvcc --dryrun`: a wrapper script in /usr/local/bin points elsewhere)
 
 
 @dataclass
@@ -74,9 +88,12 @@ class ToolFacts:
     uv: str | None = None
     conda: str | None = None
     mamba: str | None = None
-    nvcc: str | None = None
+    nvcc: str | None = None  # the release of the nvcc on PATH
     gcc: str | None = None
     ninja: str | None = None
+    gxx: str | None = None  # g++'s version (mmcv's C++ sources)
+    gxx_missing: bool = False  # probed and absent (facts recorded before g++ was probed say False)
+    nvccs: list[Nvcc] = field(default_factory=list)  # every nvcc found: PATH, $CUDA_HOME, /usr/local/cuda*
 
 
 @dataclass

@@ -20,11 +20,14 @@ from pathlib import Path
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.files import atomic_write_text
 from hoofenv.machine.cuda import ComputeCapability, DriverVersion
-from hoofenv.machine.facts import GPU, Facts, Interpreter, NvidiaFacts, OSFacts, PythonFacts, ToolFacts
+from hoofenv.machine.facts import GPU, Facts, Interpreter, Nvcc, NvidiaFacts, OSFacts, PythonFacts, ToolFacts
 from hoofenv.paths import cache_root
 
 DRIVER_ENV = "HOOFENV_CUDA_DRIVER_VERSION"
 ARCH_ENV = "HOOFENV_CUDA_ARCH"
+VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"
+ORDER_ENV = "CUDA_DEVICE_ORDER"
+NVCC_GLOBS = ["/usr/local/cuda/bin/nvcc", "/usr/local/cuda-*/bin/nvcc", "/opt/cuda/bin/nvcc"]
 TIMEOUT = 5.0
 PYTHON_NAMES = ["python3", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14"]
 MANAGED_PYTHONS = ["~/.pyenv/versions/*/bin/python3", "~/.local/share/uv/python/*/bin/python3"]
@@ -117,13 +120,44 @@ def parse_smi_query(text: str) -> list[GPU]:
         cc = row.get("compute_cap", "")
         mem = re.match(r"\d+", row.get("memory.total", ""))
         index = row.get("index", "")
+        uuid = row.get("uuid", "")
         gpus.append(GPU(
             name=name,
             compute_capability=cc if re.fullmatch(r"\d+\.\d+", cc) else None,
             memory_mib=int(mem.group(0)) if mem else None,
             index=int(index) if index.isdigit() else n,
+            uuid=uuid if uuid.startswith("GPU-") else None,
         ))
     return gpus
+
+
+def visible_indices(value: str | None, gpus: list[GPU], order: str | None = None) -> tuple[list[int] | None, str | None]:
+    """The nvidia-smi indices that CUDA_VISIBLE_DEVICES leaves visible, and a note when the reading is uncertain.
+
+    CUDA reads the list up to the first entry it cannot match (an index out of range, an unknown UUID), so the
+    rest is ignored; an empty value hides every GPU. Integers are CUDA's own numbering, which is nvidia-smi's
+    (PCI bus order) only with CUDA_DEVICE_ORDER=PCI_BUS_ID or when the GPUs are alike; otherwise CUDA numbers the
+    fastest first, which hoofenv does not guess: it says so."""
+    if value is None:
+        return None, None
+    chosen: list[int] = []
+    by_index = {g.index: g for g in gpus}
+    for token in (t.strip() for t in value.split(",")):
+        if re.fullmatch(r"\d+", token) and int(token) in by_index:
+            found = by_index[int(token)]
+        elif token.upper().startswith("GPU-"):
+            found = next((g for g in gpus if g.uuid and g.uuid.lower().startswith(token.lower())), None)
+        else:
+            found = None
+        if found is None or found.index in chosen:
+            break
+        chosen.append(found.index)
+    note = None
+    alike = len({g.name for g in gpus}) <= 1
+    if any(re.fullmatch(r"\d+", t.strip()) for t in value.split(",")) and not alike and order != "PCI_BUS_ID":
+        note = (f"{VISIBLE_ENV}={value} read as nvidia-smi indices; CUDA numbers unlike GPUs fastest first unless "
+                f"{ORDER_ENV}=PCI_BUS_ID: set that (or use GPU UUIDs) so both agree")
+    return chosen, note
 
 
 def parse_nvml_library_version(text: str) -> str | None:
@@ -213,7 +247,12 @@ def probe_nvml() -> NvidiaFacts | None:
                 mem = pynvml.nvmlDeviceGetMemoryInfo(handle).total // (1024 * 1024)
             except pynvml.NVMLError:
                 mem = None
-            gpus.append(GPU(name=name, compute_capability=cc, memory_mib=mem, index=i))
+            try:
+                uuid = pynvml.nvmlDeviceGetUUID(handle)
+                uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
+            except pynvml.NVMLError:
+                uuid = None
+            gpus.append(GPU(name=name, compute_capability=cc, memory_mib=mem, index=i, uuid=uuid))
         return NvidiaFacts(driver_version=driver, cuda_driver_version=cuda, gpus=gpus, source="nvml")
     except pynvml.NVMLError as exc:
         return NvidiaFacts(error=f"NVML query failed: {exc}", error_code="nvml-failed", source="nvml")
@@ -239,7 +278,7 @@ def probe_smi() -> NvidiaFacts | None:
             return NvidiaFacts(error=text.strip(), error_code="no-driver", source="nvidia-smi")
         return NvidiaFacts(error=text.strip(), error_code="nvml-failed", source="nvidia-smi")
     driver, cuda = parse_smi_table(text)
-    query = run(["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total", "--format=csv"])
+    query = run(["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total,uuid", "--format=csv"])
     if query is None:  # drivers before ~510 answer: Field "compute_cap" is not a valid field to query.
         query = run(["nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv"])
     gpus = parse_smi_query(query or "")
@@ -260,7 +299,16 @@ def _checked_env(name: str, parse, what: str) -> str | None:
 
 
 def probe_nvidia() -> NvidiaFacts | None:
-    """None: no NVIDIA GPU at all. Otherwise what the first working source says, with fallbacks."""
+    """None: no NVIDIA GPU at all. Otherwise what the first working source says, with fallbacks, and which of its
+    GPUs CUDA_VISIBLE_DEVICES leaves visible."""
+    facts = _probe_nvidia()
+    if facts is not None and os.environ.get(VISIBLE_ENV) is not None:
+        facts.visible_env = os.environ[VISIBLE_ENV]
+        facts.visible, _ = visible_indices(facts.visible_env, facts.gpus, os.environ.get(ORDER_ENV))
+    return facts
+
+
+def _probe_nvidia() -> NvidiaFacts | None:
     override = _checked_env(DRIVER_ENV, DriverVersion.parse, "the driver version as nvidia-smi prints it, "
                                                                "e.g. 535.183.01")
     if override:
@@ -440,6 +488,43 @@ def memory_gib() -> float | None:
     return round(int(m.group(1)) / 2**20, 1) if m else None
 
 
+def nvcc_candidates() -> list[str]:
+    """CUDA compilers on this machine: on PATH, under $CUDA_HOME / $CUDA_PATH, and the usual toolkit folders (a
+    fresh NVIDIA apt install leaves /usr/local/cuda-X.Y/bin off PATH). One entry per real file."""
+    import glob
+
+    found = [shutil.which("nvcc")]
+    found += [os.path.join(os.environ[v], "bin", "nvcc") for v in ("CUDA_HOME", "CUDA_PATH") if os.environ.get(v)]
+    for pattern in NVCC_GLOBS:
+        found += sorted(glob.glob(pattern))
+    unique, seen = [], set()
+    for path in found:
+        if path and os.path.isfile(path) and os.path.realpath(path) not in seen:
+            seen.add(os.path.realpath(path))
+            unique.append(path)
+    return unique
+
+
+def parse_nvcc_home(dryrun: str) -> str | None:
+    """`#$ _HERE_=/usr/local/cuda-13.0/bin` in `nvcc --dryrun` output -> /usr/local/cuda-13.0."""
+    m = re.search(r"^#\$ _HERE_=(.+)$", dryrun, re.M)
+    return os.path.dirname(m.group(1).strip().rstrip("/")) if m else None
+
+
+def probe_nvcc(path: str) -> Nvcc | None:
+    """An nvcc's release and its CUDA home; None when it does not run."""
+    version = parse_nvcc_version(run([path, "--version"]) or "")
+    if not version:
+        return None
+    try:
+        proc = subprocess.run([path, "--dryrun", "-E", "-x", "cu", os.devnull], capture_output=True, text=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        home = parse_nvcc_home(proc.stdout + proc.stderr)
+    except (OSError, subprocess.SubprocessError):
+        home = None
+    return Nvcc(version, os.path.abspath(path), home)
+
+
 def probe(env_dir: str | os.PathLike = ".") -> Facts:
     """Everything at once; the slow parts (subprocesses) run side by side."""
     tool_cmds = {
@@ -448,6 +533,7 @@ def probe(env_dir: str | os.PathLike = ".") -> Facts:
         "mamba": ["mamba", "--version"],
         "nvcc": ["nvcc", "--version"],
         "gcc": ["gcc", "-dumpfullversion"],
+        "gxx": ["g++", "-dumpfullversion"],
         "ninja": ["ninja", "--version"],
     }
     cache = InterpreterCache()
@@ -455,11 +541,16 @@ def probe(env_dir: str | os.PathLike = ".") -> Facts:
         nvidia = pool.submit(probe_nvidia)
         interps = [pool.submit(cache.get, n) for n in interpreter_candidates()]
         tools = {k: pool.submit(run, cmd) for k, cmd in tool_cmds.items()}
+        nvccs = [pool.submit(probe_nvcc, p) for p in nvcc_candidates()]
         os_facts = probe_os()
         tool_out = {k: f.result() for k, f in tools.items()}
         found = [i for f in interps if (i := f.result())]
         nv = nvidia.result()
+        compilers = [n for f in nvccs if (n := f.result())]
     cache.save()
+    notes = []
+    if nv is not None and nv.visible_env is not None:
+        notes += [n for n in [visible_indices(nv.visible_env, nv.gpus, os.environ.get(ORDER_ENV))[1]] if n]
     return Facts(
         os=os_facts,
         python=probe_python(found),
@@ -471,8 +562,12 @@ def probe(env_dir: str | os.PathLike = ".") -> Facts:
             nvcc=parse_nvcc_version(tool_out["nvcc"] or ""),
             gcc=parse_first_version(tool_out["gcc"]),
             ninja=parse_first_version(tool_out["ninja"]),
+            gxx=parse_first_version(tool_out["gxx"]),
+            gxx_missing=tool_out["gxx"] is None and which("g++") is None,
+            nvccs=compilers,
         ),
         disk_free_gib=disk_free_gib(env_dir),
         cpu_count=os.cpu_count(),
         memory_gib=memory_gib(),
+        probe_notes=notes,
     )

@@ -124,6 +124,20 @@ class MmcvWheelRow:
 
 
 @dataclass(frozen=True)
+class SourcePatch:
+    """A text replacement in the unpacked sdist, for the torch versions that need it."""
+
+    torch: SpecifierSet
+    file: str
+    replace: str
+    with_: str
+    why: str
+
+    def describe(self) -> str:
+        return f"{self.file}: {self.replace} -> {self.with_} ({self.why})"
+
+
+@dataclass(frozen=True)
 class MmcvBuildRow:
     mmcv: Version
     torch: SpecifierSet
@@ -131,12 +145,17 @@ class MmcvBuildRow:
     needs: tuple[str, ...]
     cuda_needs: str
     minutes: dict[str, int]
-    peak_memory_gib: float
+    peak_memory_gib: dict[str, float]
     source: tuple[str, ...]
+    patches: tuple[SourcePatch, ...] = ()
+    cflags: str | None = None
 
     @property
     def id(self) -> str:
         return f"mmcv_build.{self.mmcv}"
+
+    def patches_for(self, torch: Version) -> list[SourcePatch]:
+        return [p for p in self.patches if torch in p.torch]
 
     def headers_for(self, torch: Version) -> str | None:
         """The torch to compile against when it is not the installed one (C++ standard limits)."""
@@ -147,6 +166,20 @@ class MmcvBuildRow:
 
     def builds_for(self, torch: Version) -> bool:
         return torch in self.torch or self.headers_for(torch) is not None
+
+
+@dataclass(frozen=True)
+class ToolchainRow:
+    """A CUDA major.minor whose full nvcc toolchain installs from PyPI (`pypi`: requirements)."""
+
+    cuda: str
+    pypi: tuple[str, ...]
+    source: tuple[str, ...]
+    confidence: str
+
+    @property
+    def id(self) -> str:
+        return f"cuda_toolchains.{self.cuda}"
 
 
 @dataclass(frozen=True)
@@ -202,6 +235,11 @@ class Matrix:
     stack_python_why: str
     gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
     pypi_torch: dict[Version, "PypiBuild"] = field(default_factory=dict)
+    cuda_toolchains: list[ToolchainRow] = field(default_factory=list)
+    nvcc_install: dict[str, Any] = field(default_factory=dict)
+
+    def toolchain_row(self, cuda_version: str) -> ToolchainRow | None:
+        return next((r for r in self.cuda_toolchains if r.cuda == cuda_version), None)
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
         return next((r for r in self.cuda if r.tag == tag), None)
@@ -359,7 +397,8 @@ class _Validator:
         matrix = Matrix(self.path, self.sources, cuda, arch_sets, torch,
                       self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
                       self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
-                      stack_why, self.gpu_families(data), self.pypi_torch(data, torch))
+                      stack_why, self.gpu_families(data), pypi_torch=self.pypi_torch(data, torch),
+                      cuda_toolchains=self.cuda_toolchains(data), nvcc_install=self.nvcc_install(data))
         matrix.tracking = self.tracking(data)
         return matrix
 
@@ -451,10 +490,48 @@ class _Validator:
                 needs=tuple(self.strings(row, "needs", where)),
                 cuda_needs=self.get(row, "cuda_needs", where),
                 minutes={k: self.number(minutes, k, f"{where}.minutes") for k in ("cpu", "cuda")},
-                peak_memory_gib=self.number(row, "peak_memory_gib", where),
+                peak_memory_gib=self.per_kind(row, "peak_memory_gib", where),
                 source=self.source(row, where),
+                patches=tuple(self.patch(p, f"{where}.patches[{j}]")
+                              for j, p in enumerate(self.get(row, "patches", where, list, required=False) or [])),
+                cflags=self.get(row, "cflags", where, required=False),
             ))
         return rows
+
+    def per_kind(self, row: Any, key: str, where: str) -> dict[str, float]:
+        """A number for both kinds, or {cpu: N, cuda: N}: each a finite number above 0."""
+        value = self.get(row, key, where, (int, float, dict))
+        raw = value if isinstance(value, dict) else {"cpu": value, "cuda": value}
+        return {kind: self.number(raw, kind, f"{where}.{key}") for kind in ("cpu", "cuda")}
+
+    def patch(self, row: Any, where: str) -> SourcePatch:
+        file = self.get(row, "file", where)
+        if file.startswith("/") or ".." in file.split("/"):
+            raise self.fail(f"{where}.file", f"`{file}` must be a relative path inside the sdist")
+        return SourcePatch(self.parse(SpecifierSet, self.get(row, "torch", where), f"{where}.torch"), file,
+                           self.get(row, "replace", where), self.get(row, "with", where), self.get(row, "why", where))
+
+    def cuda_toolchains(self, data: dict) -> list[ToolchainRow]:
+        rows = []
+        for i, row in enumerate(self.get(data, "cuda_toolchains", "(top level)", list, required=False) or []):
+            where = f"cuda_toolchains[{i}]"
+            cuda = str(self.get(row, "cuda", where))
+            if not re.fullmatch(r"\d+\.\d+", cuda):
+                raise self.fail(f"{where}.cuda", f"`{cuda}` is not a CUDA version like 13.0")
+            pypi = self.get(row, "pypi", where, list)
+            if not pypi or not all(isinstance(r, str) and r.strip() for r in pypi):
+                raise self.fail(f"{where}.pypi", "expected a list of requirement strings")
+            rows.append(ToolchainRow(cuda, tuple(pypi), self.source(row, where), row.get("confidence", "verified")))
+        return rows
+
+    def nvcc_install(self, data: dict) -> dict:
+        section = self.get(data, "nvcc_install", "(top level)", dict, required=False)
+        if section is None:
+            return {}
+        for key in ("apt", "apt_nvcc", "conda", "conda_nvcc", "gcc"):
+            self.get(section, key, "nvcc_install")
+        self.source(section, "nvcc_install")
+        return section
 
     def packages(self, data: dict) -> tuple[dict[str, Package], list[Version]]:
         packages, mmcv_versions = {}, []

@@ -32,6 +32,20 @@ class PythonSource:
 
 
 @dataclass
+class Toolchain:
+    """Where a CUDA build's nvcc comes from: `system` (found on this machine), `given` (--nvcc PATH), `pypi`
+    (`packages` installed into the build venv: no sudo) or `missing` (`commands` that get one)."""
+
+    how: str
+    cuda: str  # the CUDA major.minor torch was built with, which nvcc must match
+    nvcc: str | None = None
+    version: str | None = None
+    cuda_home: str | None = None
+    packages: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+
+
+@dataclass
 class MmcvBuild:
     torch_headers: str | None
     cuda_arch_list: str | None
@@ -41,6 +55,9 @@ class MmcvBuild:
     max_jobs: int
     minutes: int
     reason: str
+    toolchain: Toolchain | None = None
+    patches: list[dict[str, str]] = field(default_factory=list)  # {file, replace, with, why}: for the sdist
+    cflags: str | None = None
 
 
 @dataclass

@@ -12,11 +12,12 @@ from packaging.version import Version
 
 from hoofenv.machine.cuda import ComputeCapability, CudaTag, DriverVersion
 from hoofenv.errors import HoofenvError, UsageError
-from hoofenv.machine.facts import Facts
+from hoofenv.machine.facts import GPU, Facts
 from hoofenv.machine.sources import URL_SCHEMES
+from hoofenv.stack.build import PYPI, plan_build, toolchain_ready
 from hoofenv.stack.matrix import (NO_INDEX, TEMPLATE_FIELDS, Matrix, MmcvBuildRow, MmcvWheelRow,
                                   TorchRow, template_problem)
-from hoofenv.stack.plan import MmcvBuild, MmcvChoice, Plan, Problem, PythonSource
+from hoofenv.stack.plan import MmcvChoice, Plan, Problem, PythonSource
 from hoofenv.stack.sources import SourceView, TorchSource, fill_sources
 
 
@@ -29,6 +30,11 @@ class Overrides:
     mmcv_source: str | None = None  # None (auto) | "wheel" | "build"
     torch_index_url: str | None = None
     mmcv_base_url: str | None = None
+    gpus: list[int] | None = None  # --gpu: plan for these GPUs (nvidia-smi indices) only
+    nvcc: str | None = None  # --nvcc PATH, or "pypi"
+    nvcc_version: str | None = None  # what that nvcc says it is (the CLI runs it)
+    nvcc_home: str | None = None
+    ptx: bool = False  # --ptx: the mmcv build also carries PTX for the newest GPU
 
     def any_stack(self) -> bool:
         return bool(self.python or self.torch or self.cuda or self.mmcv_source)
@@ -104,13 +110,13 @@ def resolve(facts: Facts, matrix: Matrix, overrides: Overrides | None = None) ->
     view = SourceView(facts, matrix, o.torch_index_url, o.mmcv_base_url)
     try:
         _platform(facts, matrix, plan)  # 1
-        allowed, gpus_cc = _cuda_tags(facts, matrix, o, plan)  # 2
-        candidates, rejected, available = _candidates(facts, matrix, o, allowed, gpus_cc, view)  # 3-6
+        allowed, gpus = _cuda_tags(facts, matrix, o, plan)  # 2
+        candidates, rejected, available = _candidates(facts, matrix, o, allowed, gpus, view)  # 3-6
     except _Refusal as refusal:
         plan.problems.append(refusal.problem)
         plan.status = "refused"
         return plan
-    plan = _fill(plan, max(candidates), facts, matrix, o, available, rejected)
+    plan = _fill(plan, max(candidates), facts, matrix, o, available, [cc for _, cc in gpus])
     return fill_sources(plan, max(candidates), view, rejected) if view.active else plan
 
 
@@ -131,16 +137,19 @@ def _platform(facts: Facts, matrix: Matrix, plan: Plan) -> None:
 
 
 def _cuda_tags(facts: Facts, matrix: Matrix, o: Overrides, plan: Plan) -> tuple[list[CudaTag],
-                                                                                 list[ComputeCapability]]:
-    """2. The CUDA tags the driver runs (or cpu), and the GPUs' compute capabilities."""
+                                                                                 list[tuple[GPU, ComputeCapability]]]:
+    """2. The CUDA tags the driver runs (or cpu), and the served GPUs with their compute capabilities."""
     want_cpu = o.cuda is not None and o.cuda.lower() == "cpu"
     forced_tag = CudaTag.parse(o.cuda) if o.cuda else None
     if forced_tag and not forced_tag.is_cpu and not matrix.cuda_row(forced_tag):
         known = ", ".join(str(r.tag) for r in matrix.cuda)
         raise _Refusal("unknown-cuda", f"--cuda {o.cuda} is not in the matrix", f"use one of: cpu, {known}")
     allowed: list[CudaTag] = []
-    gpus_cc: list[ComputeCapability] = []
+    gpus_cc: list[tuple[GPU, ComputeCapability]] = []
     nv = facts.nvidia
+    if o.gpus and not want_cpu and (nv is None or not nv.gpus):
+        raise _Refusal("unknown-gpu-index", f"--gpu {','.join(map(str, o.gpus))}: no NVIDIA GPU is known here",
+                       "drop --gpu (or plan for CPU: `hoofenv plan --cuda cpu`)")
     if want_cpu:
         plan.why.append("--cuda cpu: a CPU-only stack was asked for")
     elif nv is None:
@@ -154,10 +163,16 @@ def _cuda_tags(facts: Facts, matrix: Matrix, o: Overrides, plan: Plan) -> tuple[
         raise _Refusal("no-driver", f"{names} is present but no NVIDIA driver is loaded",
                        "install a driver: `sudo ubuntu-drivers install` (or `sudo apt install nvidia-driver-535`), "
                        "reboot; or plan for CPU: `hoofenv plan --cuda cpu`", [nv.error] if nv.error else None)
+    elif not o.gpus and nv.visible is not None and not _selected(nv, o):
+        plan.why.append(f"CUDA_VISIBLE_DEVICES={nv.visible_env!r} hides every GPU: a CPU stack")
     else:
         allowed = _driver_tags(nv, matrix, forced_tag, plan)
-        gpus_cc = _gpu_capabilities(nv, matrix, plan)
-    for cc in sorted(set(gpus_cc)):
+        chosen = _selected(nv, o)
+        why = _selection_why(nv, o, chosen)
+        if why:
+            plan.why.append(why)
+        gpus_cc = _gpu_capabilities(chosen, matrix, plan)
+    for cc in sorted({cc for _, cc in gpus_cc}):
         plan.why.append(f"GPU architecture {cc.sm}: only builds carrying {cc.sm} code qualify")
     if not allowed:
         return [CudaTag.parse("cpu")], gpus_cc
@@ -189,15 +204,41 @@ def _driver_tags(nv, matrix: Matrix, forced_tag: CudaTag | None, plan: Plan) -> 
     return allowed
 
 
-def _gpu_capabilities(nv, matrix: Matrix, plan: Plan) -> list[ComputeCapability]:
+def _selected(nv, o: Overrides) -> list[GPU]:
+    """The GPUs the plan serves: --gpu's, else those CUDA_VISIBLE_DEVICES leaves visible, else all."""
+    if o.gpus:
+        by_index = {g.index: g for g in nv.gpus}
+        unknown = [i for i in o.gpus if i not in by_index]
+        if unknown:
+            have = ", ".join(f"{g.index} ({g.name})" for g in nv.gpus) or "none"
+            raise _Refusal("unknown-gpu-index", f"--gpu {','.join(map(str, unknown))}: no such GPU here",
+                           f"use one of this machine's GPU indices (as nvidia-smi numbers them): {have}")
+        return [by_index[i] for i in dict.fromkeys(o.gpus)]
+    if nv.visible is not None:
+        return [g for g in nv.gpus if g.index in nv.visible]
+    return list(nv.gpus)
+
+
+def _selection_why(nv, o: Overrides, chosen: list[GPU]) -> str | None:
+    if not o.gpus and nv.visible is None:
+        return None
+    names = ", ".join(f"GPU {g.index} ({g.name})" for g in chosen)
+    ids = ",".join(g.uuid or str(g.index) for g in chosen)
+    order = "" if all(g.uuid for g in chosen) else " CUDA_DEVICE_ORDER=PCI_BUS_ID"
+    how = f"--gpu {','.join(map(str, o.gpus))}" if o.gpus else f"CUDA_VISIBLE_DEVICES={nv.visible_env}"
+    return (f"{how}: planning for {names} only of {len(nv.gpus)}; train on {'it' if len(chosen) == 1 else 'them'} "
+            f"with `CUDA_VISIBLE_DEVICES={ids}{order}`")
+
+
+def _gpu_capabilities(gpus: list[GPU], matrix: Matrix, plan: Plan) -> list[tuple[GPU, ComputeCapability]]:
     found = []
-    for gpu in nv.gpus:
+    for gpu in gpus:
         if gpu.compute_capability:
-            found.append(ComputeCapability.parse(gpu.compute_capability))
+            found.append((gpu, ComputeCapability.parse(gpu.compute_capability)))
             continue
         cc = matrix.cc_for_name(gpu.name)
         if cc:
-            found.append(cc)
+            found.append((gpu, cc))
             plan.why.append(f"{gpu.name}: compute capability {cc} from its family name [gpu_families]")
         else:
             plan.problems.append(Problem("unknown-gpu", f"{gpu.name}: compute capability unknown",
@@ -206,11 +247,13 @@ def _gpu_capabilities(nv, matrix: Matrix, plan: Plan) -> list[ComputeCapability]
 
 
 def _candidates(facts: Facts, matrix: Matrix, o: Overrides, allowed: list[CudaTag],
-                gpus_cc: list[ComputeCapability], view: SourceView) -> tuple[list[_Candidate], list[str],
-                                                                            set[tuple[int, int]]]:
+                gpus: list[tuple[GPU, ComputeCapability]], view: SourceView
+                ) -> tuple[list[_Candidate], list[str], set[tuple[int, int]]]:
     """3-6. Every (torch, tag, python, mmcv) that passes each gate (with the machine's sources: that a source
     serves it and no configured constraint forbids it), the reasons of those that did not, and the Python minors
-    on this machine."""
+    on this machine. Among those that build mmcv, one whose nvcc needs no installing comes first (a CUDA 13 torch,
+    whose nvcc is on PyPI, where the driver allows it)."""
+    gpus_cc = [cc for _, cc in gpus]
     torch_rows = matrix.torch
     if o.torch:
         row = matrix.torch_row(o.torch)
@@ -250,10 +293,13 @@ def _candidates(facts: Facts, matrix: Matrix, o: Overrides, allowed: list[CudaTa
                 found = _first_mmcv(matrix, o, trow, tag, py, mmcv_ok, rejected, view)
                 if found:
                     mmcv, wheel, build, note = found
-                    key = (wheel is not None or o.allow_build, py in available, py == running, trow.version, tag,
-                           py, mmcv, wheel is not None)
+                    ready = wheel is not None or toolchain_ready(tag, facts, matrix, o)
+                    key = (wheel is not None or o.allow_build, ready, py in available, py == running, trow.version,
+                           tag, py, mmcv, wheel is not None)
                     candidates.append(_Candidate(key, trow, tag, py, mmcv, wheel, None if wheel else build, src,
                                                  note))
+    if not candidates and len(set(gpus_cc)) > 1:
+        raise _mixed_refusal(matrix, allowed, gpus)
     if not candidates:
         want_cpu = o.cuda is not None and o.cuda.lower() == "cpu"
         hint = "hoofenv plan --cuda cpu" if not want_cpu else "hoofenv plan (without overrides)"
@@ -269,6 +315,20 @@ def _candidates(facts: Facts, matrix: Matrix, o: Overrides, allowed: list[CudaTa
         raise _Refusal("no-stack", "no combination of torch, CUDA build, Python and mmcv passes every gate", hint,
                        list(dict.fromkeys(rejected))[-6:])
     return candidates, rejected, available
+
+
+def _mixed_refusal(matrix: Matrix, allowed: list[CudaTag], gpus: list[tuple[GPU, ComputeCapability]]) -> _Refusal:
+    """GPUs of architectures no single torch build carries: name each one's newest build and offer --gpu."""
+    parts, hints = [], []
+    for gpu, cc in sorted(gpus, key=lambda p: p[0].index):
+        fits = [f"{r.version}+{tag}" for r in matrix.torch for tag, arch in r.builds.items()
+                if tag in allowed and arch is not None and arch.runs_on(cc)]
+        parts.append(f"GPU {gpu.index} {gpu.name} ({cc.sm}): newest build carrying it: "
+                     f"{fits[-1] if fits else 'none this driver runs'}")
+        hints.append(f"`hoofenv plan --gpu {gpu.index}` ({gpu.name})")
+    return _Refusal("mixed-gpus", "no torch build carries code for every GPU here, so no plan serves them together",
+                    "plan for the card(s) you train on: " + " or ".join(hints) + " (or set CUDA_VISIBLE_DEVICES); "
+                    "a CPU plan: `hoofenv plan --cuda cpu`", parts)
 
 
 def _first_mmcv(matrix: Matrix, o: Overrides, trow: TorchRow, tag: CudaTag, py: tuple[int, int],
@@ -300,7 +360,7 @@ def _first_mmcv(matrix: Matrix, o: Overrides, trow: TorchRow, tag: CudaTag, py: 
 
 
 def _fill(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
-          available: set[tuple[int, int]], rejected: list[str]) -> Plan:
+          available: set[tuple[int, int]], gpus_cc: list[ComputeCapability]) -> Plan:
     why = plan.why
     plan.python = _fmt(c.python)
     plan.torch = str(c.torch.version)
@@ -330,13 +390,7 @@ def _fill(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
                    f"{_cite(c.wheel.id, c.wheel.source)}")
         plan.rows.append(c.wheel.id)
     else:
-        plan.mmcv = MmcvChoice(str(c.mmcv), "build", _build(c, facts, o))
-        plan.rows.append(c.build.id)
-        why.append(f"mmcv {c.mmcv}: built from source ({plan.mmcv.build.reason}, about "
-                   f"{plan.mmcv.build.minutes} min) {_cite(c.build.id, c.build.source)}")
-        for tool in plan.mmcv.build.missing:
-            plan.problems.append(Problem(f"build-needs-{tool.split()[0]}", f"building mmcv needs {tool}",
-                                         _tool_hint(tool), "error"))
+        _fill_build(plan, c, facts, matrix, o, gpus_cc)
 
     pkgs = matrix.packages
     plan.mmengine, plan.mmdet, plan.mmpose = (str(pkgs[n].version) for n in ("mmengine", "mmdet", "mmpose"))
@@ -361,26 +415,9 @@ def _fill(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
     return plan
 
 
-def _build(c: _Candidate, facts: Facts, o: Overrides) -> MmcvBuild:
-    row = c.build
-    tools = facts.tools
-    needs = list(row.needs)
-    missing = [t for t in row.needs if t == "gcc" and not tools.gcc]
-    arch_list = None
-    if not c.tag.is_cpu:
-        needs.append(f"nvcc {c.tag.version}")
-        if not tools.nvcc:
-            missing.append(f"nvcc {c.tag.version}")
-        elif tools.nvcc.split(".")[:2] != c.tag.version.split(".")[:2]:
-            missing.append(f"nvcc {c.tag.version} (found {tools.nvcc})")
-        ccs = sorted({ComputeCapability.parse(g.compute_capability) for g in (facts.nvidia.gpus if facts.nvidia else [])
-                      if g.compute_capability})
-        arch_list = ";".join(str(cc) for cc in ccs) or None
-    cores = facts.cpu_count or 2
-    mem = facts.memory_gib or 8.0
-    max_jobs = max(1, min(cores, int(mem // row.peak_memory_gib) or 1))
-    base = row.minutes["cpu" if c.tag.is_cpu else "cuda"]
-    minutes = max(1, round(base * 2 / max_jobs))
+def _fill_build(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
+                gpus_cc: list[ComputeCapability]) -> None:
+    """The mmcv source build, its compiler and patches, each with its reason."""
     if o.mmcv_source == "build":
         reason = "--mmcv-source build"
     elif c.mmcv_note:
@@ -389,26 +426,27 @@ def _build(c: _Candidate, facts: Facts, o: Overrides) -> MmcvBuild:
         reason = "--allow-build, and it gives the newest stack"
     else:
         reason = f"no prebuilt mmcv {c.mmcv} wheel exists for torch {c.torch.minor}/{c.tag}: the only way"
-    return MmcvBuild(
-        torch_headers=row.headers_for(c.torch.version),
-        cuda_arch_list=arch_list,
-        force_cuda=not c.tag.is_cpu,
-        needs=needs,
-        missing=missing,
-        max_jobs=max_jobs,
-        minutes=minutes,
-        reason=reason,
-    )
-
-
-def _tool_hint(tool: str) -> str:
-    if tool.startswith("gcc"):
-        return "sudo apt-get install -y build-essential"
-    if tool.startswith("nvcc"):
-        version = tool.split()[1]
-        return f"install the CUDA toolkit {version}: `sudo apt-get install -y cuda-toolkit-{version.replace('.', '-')}` " \
-               "(NVIDIA's apt repository), then put its bin/ on PATH"
-    return f"install {tool}"
+    build, problems = plan_build(c.torch, c.tag, c.build, facts, matrix, o, gpus_cc, reason)
+    plan.mmcv = MmcvChoice(str(c.mmcv), "build", build)
+    plan.rows.append(c.build.id)
+    plan.why.append(f"mmcv {c.mmcv}: built from source against torch {plan.torch} ({reason}, about {build.minutes} "
+                    f"min at MAX_JOBS={build.max_jobs}" + (f", TORCH_CUDA_ARCH_LIST={build.cuda_arch_list}"
+                                                           if build.cuda_arch_list else "")
+                    + f") {_cite(c.build.id, c.build.source)}")
+    for patch in build.patches:
+        plan.why.append(f"mmcv sdist patched: {patch['file']}: {patch['replace']} -> {patch['with']}: {patch['why']} "
+                        f"{_cite(c.build.id + '.patches', c.build.source)}")
+    t = build.toolchain
+    if t and t.how == PYPI:
+        row = matrix.toolchain_row(t.cuda)
+        plan.rows.append(row.id)
+        plan.why.append(f"nvcc {t.cuda} for the build comes from PyPI into the build venv ({', '.join(t.packages)}): "
+                        "no system CUDA toolkit and no sudo; that is why a CUDA 13 torch is preferred where the "
+                        f"driver (>= 580) allows it {_cite(row.id, row.source)}")
+    elif t and t.how in ("system", "given"):
+        plan.why.append(f"nvcc {t.version or '?'} at {t.nvcc} ({'--nvcc' if t.how == 'given' else 'found here'}) "
+                        f"compiles the CUDA ops for torch's CUDA {t.cuda}")
+    plan.problems += problems
 
 
 def _indexes(matrix: Matrix, c: _Candidate, o: Overrides) -> dict[str, str]:

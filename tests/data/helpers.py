@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 
 def data_cli(*args: str) -> subprocess.CompletedProcess:
     return run_cli("data", *args)

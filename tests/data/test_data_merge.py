@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 
-import pytest
 
 from hoofenv.data.check import check_file
 from hoofenv.data.coco import load

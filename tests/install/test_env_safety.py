@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import zipfile
 import time
 import venv
 from pathlib import Path
@@ -282,13 +283,16 @@ def test_mmcv_cache_takes_only_whole_wheels_and_reclaims_leftovers(tmp_path, mon
     notes = Notes()
     with pytest.raises(HoofenvError) as err:
         mmcv_build.build(plan, fail, cached, notes)
-    assert err.value.code == "step-failed:build-mmcv" and cached.wheel is None and not cached.folder.exists()
+    # the compile step's failure comes back diagnosed from its log (build_log.py)
+    assert err.value.code == "build-compile-failed" and cached.wheel is None and not cached.folder.exists()
     assert not half.exists() and "removed what an earlier, unfinished mmcv build left" in notes.lines[0]
     assert list(mmcv_build.build_dir(cached).glob("logs/*.log")), "a failed build keeps the log its error names"
-    write = f"open({str(out / 'mmcv-2.1.0-py3-none-any.whl')!r}, 'wb').write(b'whole')"
+    write = (f"import zipfile; zipfile.ZipFile({str(out / 'mmcv-2.1.0-py3-none-any.whl')!r}, 'w')"
+             ".writestr('mmcv/_ext.cpython-311-x86_64-linux-gnu.so', b'whole')")
     notes = Notes()
     assert mmcv_build.build(plan, [Step("build-mmcv", "compile", [sys.executable, "-c", write])], cached, notes)
-    assert cached.wheel.read_bytes() == b"whole" and (cached.folder / "hoofenv-build.json").exists()
+    assert zipfile.ZipFile(cached.wheel).read("mmcv/_ext.cpython-311-x86_64-linux-gnu.so") == b"whole"
+    assert (cached.folder / "hoofenv-build.json").exists()
     assert not mmcv_build.build_dir(cached).exists()
     assert sorted(p.name for p in cached.folder.parent.iterdir()) == [cached.key], "no temp folder left"
     notes = Notes()  # a build that finds the wheel once it holds the key's lock builds nothing

@@ -291,7 +291,7 @@ def test_mmcv_source_build_is_cached_and_reused(world, tmp_path):
     args = [*STACK, "--mmcv-source", "build", "--installer", "uv"]
     code, out = hoof_json(world, tmp_path, *args, "--env", str(tmp_path / "b1"))
     assert code == 0, out
-    assert [s["name"] for s in out["steps"]][:3] == ["build-venv", "build-tools", "build-mmcv"]
+    assert [s["name"] for s in out["steps"]][:5] == ["build-venv", "build-tools", "build-sdist", "build-source", "build-mmcv"]
     wheels = list((world["cache"] / "hoofenv" / "wheels").glob("mmcv2.1.0-torch2.1.2-cpu-cp3*-noarch/mmcv-*.whl"))
     assert len(wheels) == 1, list((world["cache"] / "hoofenv").rglob("*"))
     mmcv_init = next((tmp_path / "b1").glob("lib/python*/site-packages/mmcv/__init__.py")).read_text()

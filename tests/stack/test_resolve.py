@@ -198,8 +198,15 @@ def test_torch_override_without_wheel_builds_as_the_only_way(matrix):
     plan = plan_for("nogpu-debian12", matrix, torch="2.14.1", cuda="cpu")
     assert plan.ok and plan.torch == "2.14.1" and plan.torchvision == "0.29.1"
     assert plan.mmcv.source == "build"
-    assert plan.mmcv.build.torch_headers == "2.13.0"  # torch 2.14 headers need C++20
-    assert not plan.mmcv.build.force_cuda and plan.mmcv.build.cuda_arch_list is None
+    # built against the torch the env runs: its C++20 headers get mmcv's setup.py patched from -std=c++17
+    assert plan.mmcv.build.torch_headers is None
+    assert [(p["file"], p["replace"], p["with"]) for p in plan.mmcv.build.patches] == [
+        ("setup.py", "'-std=c++17'", "'-std=c++20'")]
+    assert any("C++20" in w and "mmcv sdist patched" in w for w in plan.why)
+    assert plan.mmcv.build.cflags == "-g0"
+    assert not plan.mmcv.build.force_cuda and plan.mmcv.build.cuda_arch_list is None and not plan.mmcv.build.toolchain
+    older = plan_for("nogpu-debian12", matrix, torch="2.13.0", cuda="cpu")
+    assert older.mmcv.build.patches == []  # 2.13's headers compile as C++17
 
 
 def test_allow_build_prefers_the_newest_stack(matrix):
