@@ -204,7 +204,7 @@ def test_a_cuda_plan_builds_with_the_pypi_toolchain_steps(tmp_path, monkeypatch)
     assert names == ["build-venv", "build-tools", "build-toolchain", "build-cuda-home", "build-sdist", "build-source",
                      "build-mmcv"]
     tools = steps[2].argv
-    assert f"torch=={plan.torch}" in tools and plan.mmcv.build.toolchain.packages[0] in tools
+    assert plan.headers_requirement() == f"torch=={plan.torch}+{plan.cuda}" in tools and plan.mmcv.build.toolchain.packages[0] in tools
     env = steps[-1].env
     assert env["CUDA_HOME"] == str(where / "cuda") and env["TORCH_CUDA_ARCH_LIST"] == "10.0+PTX"
     assert env["FORCE_CUDA"] == "1" and env["CPPFLAGS"] == "-g0" and "CFLAGS" not in env and env["MAX_JOBS"] == str(plan.mmcv.build.max_jobs)
