@@ -27,7 +27,7 @@ OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 STATUSES = (OK, WARN, FAIL, SKIP)
 
 # Entry points of the launcher: name -> module of this package with a main(argv) -> int.
-ENTRIES = {"verify": "verify_probe", "train": "train_runner", "predict": "predict_runner"}
+ENTRIES = {"verify": "verify_probe", "train": "train_runner", "predict": "predict_runner", "config": "config_probe"}
 
 OPENCV_FLAVOURS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
                    "opencv-contrib-python-headless")

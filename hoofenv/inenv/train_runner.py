@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg.work_dir = str(work_dir)
     cfg.launcher = args.launcher
     cfg.resume = bool(args.resume)
-    cfg.load_from = args.load_from
+    if args.resume or args.load_from or "load_from" not in cfg:  # an own config's load_from stays for a new run
+        cfg.load_from = args.load_from
     if not args.bare:
         install_checkpoint_policy(work_dir, args.trust_checkpoint)
     rank = int(os.environ.get("RANK", "0"))

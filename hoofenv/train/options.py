@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class TrainOptions:
-    data: str
+    data: str | list[str] | None
     work_dir: str | None = None
     config: str | None = None
     epochs: int = 60
@@ -35,3 +35,9 @@ class TrainOptions:
     stop_after_epoch: int | None = None
     lr: float | None = None  # None: trainconfig.scaled_lr(batch)
     extra: dict = field(default_factory=dict)
+    # CVAT exports given as --data (train/exports.py), and flags the user set explicitly (own configs keep the rest)
+    val_fraction: float = 0.2
+    group_by: str | None = None
+    split_seed: int = 0
+    schema: str | None = None
+    explicit: tuple[str, ...] = ()
