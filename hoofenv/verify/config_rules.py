@@ -128,7 +128,8 @@ def metainfo_rule(cfg, facts: dict, job) -> list[ConfigFinding]:
             continue
         if m.get("missing"):
             out.append(finding("path-missing", f"{key}.metainfo.from_file",
-                               f"{m.get('from_file')} does not exist (nor in MMPose's packaged configs)",
+                               f"{_here(str(m.get('from_file')), facts)} does not exist (nor does "
+                               f"{os.path.basename(str(m.get('from_file')))} in MMPose's packaged configs)",
                                f"{key}.metainfo = dict(from_file='/absolute/path/metainfo.py')  "
                                "(hoofenv data schema ANN.json -o metainfo.py writes one)"))
             continue
