@@ -88,9 +88,17 @@ def render(report: dict) -> None:
     files = report.get("files") or {}
     written = ", ".join(f"annotations/{k}.json" for k in ("train", "val", "test") if k in files)
     mark("✓", "green", f"prepared {report['output']}: {written}, metainfo.py, images/ "
-                       f"({images.get('pictures', '?')} pictures, {images.get('bytes', 0) / 2**20:.1f} MiB)"
+                       f"({images.get('pictures', '?')} pictures, {_size(images.get('bytes', 0))})"
                        + (f"; {images['unreferenced']} pictures no annotation file names were left out"
                           if images.get("unreferenced") else ""))
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
 
 
 def _render_split(split: dict, mark) -> None:

@@ -250,16 +250,26 @@ def check_room(target: Path, needed: int, what: str, limits: ZipLimits = ZipLimi
 
 def copy_picture(export: Export, source, target: Path, zf: zipfile.ZipFile | None = None) -> int:
     """One picture to TARGET (a path hoofenv computed); returns the bytes written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     if export.kind == "zip":
         return _extract(zf, source, target, export)
+    _folder(target.parent)
     shutil.copyfile(source, target)
     return target.stat().st_size
 
 
+_MADE: set = set()
+
+
+def _folder(path: Path) -> None:
+    """mkdir -p, once per folder per process (10,000 pictures in 40 folders: 40 calls, not 10,000)."""
+    if path not in _MADE or not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        _MADE.add(path)
+
+
 def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, export: Export) -> int:
     """Stream one member to TARGET, never more than its declared size; a CRC or size error names the member."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _folder(target.parent)
     written = 0
     try:
         with zf.open(info) as src, open(target, "wb") as dst:

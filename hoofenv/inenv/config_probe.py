@@ -386,17 +386,27 @@ def type_key(type_name: str, scope: str | None) -> str:
 
 
 def env_key() -> str:
-    from importlib import metadata
-
+    """The env as far as registries go: its interpreter, and each stack package's folder, install time and
+    dist-info name (which carries the version). No importlib.metadata: it costs more than the rest of a check."""
     parts = [os.path.realpath(sys.executable)]
+    listings: dict = {}
     for name in STACK_PACKAGES:
-        try:
-            dist = metadata.distribution(name)
-            where = str(getattr(dist, "_path", ""))
-            stamp = os.stat(where).st_mtime_ns if where and os.path.exists(where) else 0
-            parts.append(f"{name}={dist.version}@{where}:{stamp}")
-        except metadata.PackageNotFoundError:
+        where = _package_dir(name)
+        if not where:
             parts.append(f"{name}=-")
+            continue
+        parent = os.path.dirname(where)
+        if parent not in listings:
+            try:
+                listings[parent] = os.listdir(parent)
+            except OSError:
+                listings[parent] = []
+        dists = sorted(n for n in listings[parent] if n.startswith(f"{name}-") and n.endswith(".dist-info"))
+        try:
+            stamp = os.stat(where).st_mtime_ns
+        except OSError:
+            stamp = 0
+        parts.append(f"{name}@{where}:{stamp}:{','.join(dists)}")
     return "|".join(parts)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-import urllib.request
 
 from hoofenv.verify.config_check import ConfigFinding, finding, same_value
 
@@ -466,6 +465,8 @@ def _url_checkpoint(key: str, url: str, hub: str, online: bool) -> ConfigFinding
 
 def reachable(url: str, timeout: float = 10.0) -> str | None:
     """None when the URL answers a HEAD request, else why not."""
+    import urllib.request
+
     try:
         req = urllib.request.Request(url, method="HEAD")
         with urllib.request.urlopen(req, timeout=timeout) as resp:

@@ -292,3 +292,16 @@ def test_train_names_a_data_path_that_is_neither(tmp_path):
                    str(tmp_path / "w"), "--skip-verify")
     assert proc.returncode == 1
     assert "neither a hoofenv dataset folder nor a CVAT export" in proc.stderr and "data import" in proc.stderr
+
+
+def test_import_reads_picture_headers_only(tmp_path):
+    """No picture is decoded: a fresh process that imports an export never loads Pillow, OpenCV or numpy."""
+    import subprocess
+    import sys
+
+    export = write_export(tmp_path / "e", {"default": 3}, zip_to=tmp_path / "e.zip")
+    code = ("import sys; from hoofenv.data.imports import import_exports; import_exports([sys.argv[1]], sys.argv[2]);"
+            "print(sorted(m for m in ('PIL', 'cv2', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(export), str(tmp_path / "ds")], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
