@@ -305,3 +305,15 @@ def test_import_reads_picture_headers_only(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(export), str(tmp_path / "ds")], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_train_on_an_export_renamed_by_hand_points_at_the_export(tmp_path):
+    """The issue's user: person_keypoints_{train,val}.json renamed to {train,val}.json, pictures in images/<subset>/."""
+    export = write_export(tmp_path / "e", {"train": 2, "val": 1})
+    for subset in ("train", "val"):
+        (export / "annotations" / f"person_keypoints_{subset}.json").rename(export / "annotations" / f"{subset}.json")
+    proc = run_cli("train", "--data", str(export), "--python", os.sys.executable, "--work-dir", str(tmp_path / "w"),
+                   "--skip-verify", "--pretrained", "none")
+    assert proc.returncode == 1
+    assert f"the pictures are there, under {export / 'images'}/{{train" in proc.stderr
+    assert "--data EXPORT.zip" in proc.stderr
