@@ -89,8 +89,8 @@ def import_exports(inputs: list[str], output: str | os.PathLike, options: Import
     previous = read_manifest(out)
     _claim(out, previous)
     inputs_key = [{"path": str(e.path), "kind": e.kind, "fingerprint": e.fingerprint} for e in exports]
-    if (reuse or require_unchanged) and _unchanged(out, previous, inputs_key, options):
-        report = ImportReport(**previous["report"])
+    report = _previous_report(out, previous, inputs_key, options) if reuse or require_unchanged else None
+    if report is not None:
         report.reused, report.seconds = True, round(time.perf_counter() - t0, 3)
         return report
     if require_unchanged:
@@ -160,11 +160,17 @@ def _claim(out: Path, previous: dict | None) -> None:
                            hint="pass a new folder with -o", code="refused")
 
 
-def _unchanged(out: Path, previous: dict | None, inputs_key: list, options: ImportOptions) -> bool:
+def _previous_report(out: Path, previous: dict | None, inputs_key: list,
+                     options: ImportOptions) -> ImportReport | None:
+    """The earlier import's report when it came from these exports with these options and its files are there."""
     if not previous or previous.get("inputs") != inputs_key or previous.get("options") != options.key():
-        return False
-    files = (previous.get("report") or {}).get("files") or {}
-    return bool(files) and all(Path(p).exists() for p in files.values())
+        return None
+    try:
+        report = ImportReport(**previous["report"])
+    except (TypeError, KeyError):  # a manifest of another hoofenv version: import again
+        return None
+    files = report.files if isinstance(report.files, dict) else {}
+    return report if files and all(Path(p).exists() for p in files.values()) else None
 
 
 def _swap(staging: Path, out: Path) -> None:
@@ -189,9 +195,11 @@ def _build(exports: list[cx.Export], staging: Path, options: ImportOptions) -> I
     schema = _schema(options.schema)
     found, repaired, after = [], [], []
     for src in sources:
-        found += [(src.label, f) for f in check(src.data, src.label, schema=schema).findings]
+        before = check(src.data, src.label, schema=schema)
+        found += [(src.label, f) for f in before.findings]
         repaired += [(src.label, c) for c in fix(src.data, schema=schema)]
-        after += [(src.label, f) for f in check(src.data, src.label, schema=schema).findings]
+        if before.errors:  # fix only repairs: a file without errors has none after it either
+            after += [(src.label, f) for f in check(src.data, src.label, schema=schema).findings]
     report.found = _tally(found)
     report.repaired = _tally(repaired)
     _stop_on_errors(after, "after `data fix`, before any picture was copied")
@@ -332,7 +340,8 @@ def _place_pictures(sources: list[_Source], staging: Path, options: ImportOption
         groups[folder] = _merge_group(folder, group, dirs, staging / "images", report)
     shutil.rmtree(staging / ".merge", ignore_errors=True)
     kept = sum(1 for d in groups.values() for _ in d["images"])
-    report.images = {"pictures": kept, "bytes": sum(_tree_bytes(staging / "images")),
+    merged = any(len(g) > 1 for g in by_folder.values())
+    report.images = {"pictures": kept, "bytes": sum(_tree_bytes(staging / "images")) if merged else written["bytes"],
                      "copied_or_extracted": written["pictures"], "unreferenced": _unreferenced(sources, wanted)}
     return groups
 
