@@ -203,3 +203,15 @@ def test_cli_exit_codes_and_json(world, stack_python):
     assert "[✗] metainfo-head: train_dataloader.dataset.metainfo:" in bad.stdout and "Fix:" in bad.stdout
     nofile = run_cli("config", "check", str(world / "nope.py"), "--python", str(stack_python))
     assert nofile.returncode == 2 and "no such config file" in nofile.stderr
+
+
+def test_hoofenvs_own_process_never_imports_the_stack(world, stack_python):
+    """The config runs inside the env only: checking it leaves torch, mmengine and mmpose out of hoofenv's process."""
+    import sys
+
+    code = ("import sys; from hoofenv.verify.config_check import check_config;"
+            "r = check_config(sys.argv[1], sys.argv[2]);"
+            "print(r.ok, sorted(m for m in ('torch', 'mmengine', 'mmpose', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(stack_python), str(world / "clean.py")], cwd=world,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "[]"], out.stdout + out.stderr
