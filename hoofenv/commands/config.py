@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from hoofenv.errors import UsageError
+from hoofenv.commands import options as _common
 
 MARKS = {"error": ("[✗]", "red"), "warning": ("[!]", "yellow"), "info": ("[i]", "cyan")}
 
@@ -24,12 +24,13 @@ def add_parser(sub) -> None:
                                  "metainfo, codec, pipeline, schedule, path, import, registry, checkpoint and server "
                                  "problems, each with the config key and the edit. Exit 0 ok (warnings allowed), "
                                  "1 errors, 2 usage.")
-    c.add_argument("file", metavar="FILE", help="an MMPose 1.x config (.py)")
-    c.add_argument("--data", metavar="DIR",
+    c.add_argument("file", metavar="FILE", type=_common.existing_file, help="an MMPose 1.x config (.py)")
+    c.add_argument("--data", metavar="DIR", type=_common.existing_dir,
                    help="judge the config as `hoofenv train --config FILE --data DIR` would train it: DIR's "
                         "annotations/{train,val}.json and images/ substituted into every loader and evaluator")
     c.add_argument("--env", metavar="PATH", help="the managed env (default $HOOFENV_ENV or .hoofenv/env)")
-    c.add_argument("--python", metavar="PATH", help="python of a training stack (instead of --env)")
+    c.add_argument("--python", metavar="PATH", type=_common.existing_file,
+                   help="python of a training stack (instead of --env)")
     c.add_argument("--online", action="store_true",
                    help="contact the URLs it names (checkpoint downloads, servers); default: name them only")
     c.add_argument("--json", action="store_true", help="print one JSON object for scripts")
@@ -44,8 +45,6 @@ def run_check(args) -> int:
     from hoofenv.verify.config_check import check_config
 
     path = Path(args.file).expanduser()
-    if not path.is_file():
-        raise UsageError(f"{args.file}: no such config file", hint="hoofenv config check path/to/config.py")
     data = str(data_paths(args.data)[0]) if args.data else None
     python = stack_python(TrainOptions(data="", env=args.env, python=args.python))
     report = check_config(python, path, data=data, online=args.online)

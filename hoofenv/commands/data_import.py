@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 
-IDS_SHOWN = 4
+from hoofenv.commands.options import count, dir_to_write
 
 
-def _fraction(value: str) -> float:
+def fraction(value: str) -> float:
     try:
         f = float(value)
     except ValueError:
@@ -20,16 +20,29 @@ def _fraction(value: str) -> float:
     return f
 
 
+def export_path(text: str) -> str:
+    """An export (or, for train --data, also a dataset folder): an existing folder, or a zip."""
+    import os
+    import zipfile
+
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    if os.path.isfile(text) and not zipfile.is_zipfile(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file but not a zip: give a CVAT export's zip or its folder")
+    return text
+
+
 def add_parser(cmd) -> None:
     """Registered by commands/data.py through its `cmd(name, help, func)`."""
     sp = cmd("import", "CVAT exports as exported (zip or folder; several: oldest first) -> a checked, repaired, "
                        "split dataset folder that `hoofenv train --data DIR` takes", run)
-    sp.add_argument("exports", metavar="EXPORT", nargs="+",
+    sp.add_argument("exports", metavar="EXPORT", nargs="+", type=export_path,
                     help="a CVAT 'COCO Keypoints 1.0' zip or its unzipped folder; later exports win on conflicts")
-    sp.add_argument("-o", "--output", metavar="DIR", required=True, help="the dataset folder to write")
-    sp.add_argument("--val", type=_fraction, default=0.2,
+    sp.add_argument("-o", "--output", metavar="DIR", required=True, type=dir_to_write,
+                    help="the dataset folder to write")
+    sp.add_argument("--val", type=fraction, default=0.2,
                     help="fraction of pictures for validation when the export has one subset (default 0.2)")
-    sp.add_argument("--seed", type=int, default=0, help="seed of that split (default 0)")
+    sp.add_argument("--seed", type=count(0, 2**32 - 1), default=0, metavar="N", help="seed of that split (default 0)")
     sp.add_argument("--group-by", metavar="KEY",
                     help="keep groups together in the split: 'dir', an image field, or 're:PATTERN' (file names "
                          "start with the subset folder, e.g. default/)")

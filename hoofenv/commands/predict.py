@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import argparse
 
+from hoofenv.commands import options as _common
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="top-down keypoint inference with a hoofenv checkpoint",
                        description="Predict keypoints on whole images (one box each) or on the boxes of --bboxes; "
                                    "writes OUT/predictions.json (COCO results) and OUT/NAME.png.")
-    p.add_argument("ckpt", metavar="CKPT", help="a checkpoint from hoofenv train (WORK_DIR/best.pth)")
-    p.add_argument("images", metavar="IMAGES", nargs="+")
-    p.add_argument("-o", "--out", required=True, metavar="DIR")
-    p.add_argument("--bboxes", metavar="FILE", help="COCO JSON (images+annotations) or a list of "
+    p.add_argument("ckpt", metavar="CKPT", type=_common.existing_file,
+                   help="a checkpoint from hoofenv train (WORK_DIR/best.pth)")
+    p.add_argument("images", metavar="IMAGES", nargs="+", type=_common.existing_file)
+    p.add_argument("-o", "--out", required=True, metavar="DIR", type=_common.dir_to_write)
+    p.add_argument("--bboxes", metavar="FILE", type=_common.existing_file,
+                   help="COCO JSON (images+annotations) or a list of "
                                                     "{file_name, bbox: [x, y, w, h]}")
-    p.add_argument("--config", metavar="FILE", help="default: config.py beside CKPT")
-    p.add_argument("--device", default="cpu", help="cpu or cuda:0")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file, help="default: config.py beside CKPT")
+    p.add_argument("--device", default="cpu", type=_common.device, help="cpu, cuda or cuda:N")
     p.add_argument("--export", choices=["onnx"], help="also write OUT/model.onnx through torch.onnx")
     p.add_argument("--env", metavar="PATH")
-    p.add_argument("--python", metavar="PATH")
+    p.add_argument("--python", metavar="PATH", type=_common.existing_file)
     p.add_argument("--trust-checkpoint", action="store_true",
-                   help="load a checkpoint from elsewhere with weights_only=False (trusted files only)")
+                   help="load CKPT with weights_only=False: it can run code, for files you trust only")
     p.set_defaults(func=run)
 
 

@@ -202,7 +202,7 @@ def test_cli_exit_codes_and_json(world, stack_python):
     assert bad.returncode == 1
     assert "[✗] metainfo-head: train_dataloader.dataset.metainfo:" in bad.stdout and "Fix:" in bad.stdout
     nofile = run_cli("config", "check", str(world / "nope.py"), "--python", str(stack_python))
-    assert nofile.returncode == 2 and "no such config file" in nofile.stderr
+    assert nofile.returncode == 2 and "no such file" in nofile.stderr
 
 
 def test_hoofenvs_own_process_never_imports_the_stack(world, stack_python):
