@@ -104,6 +104,15 @@ CODES: dict[str, str] = {
     "split-mismatch": "a train/val pair is not the one `hoofenv data split` wrote together",
     "same-input": "the same export is given twice",
     "unsafe-path": "a file_name leaves the images folder",
+    # CVAT exports as exported (data import, train --data EXPORT)
+    "export-layout": "a path is not a CVAT 'COCO Keypoints 1.0' export (zip or folder)",
+    "zip-invalid": "a zip cannot be read or a member is damaged",
+    "zip-unsafe": "a zip is refused: a member would write outside, is a link, or sizes say zip bomb",
+    "unsafe-file-name": "an image file_name is absolute or climbs out with `..`",
+    "data-changed": "--resume, but the exports differ from those the run was prepared from",
+    # config check, train --config with a full config
+    "config-check": "the config check found errors",
+    "config-probe": "the config could not be examined inside the env",
 }
 
 

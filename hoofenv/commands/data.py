@@ -1,4 +1,5 @@
-"""`hoofenv data`: check, fix, merge, split, stats, preview and schema for CVAT COCO-keypoint exports.
+"""`hoofenv data`: check, fix, merge, split, stats, preview, schema and import (commands/data_import.py) for CVAT
+COCO-keypoint exports.
 
 Only argparse and hoofenv.errors at the top: the library is imported inside each function.
 """
@@ -82,6 +83,10 @@ def add_parser(subparsers) -> None:
     src.add_argument("--preset", metavar="NAME", help="hoof-side or four-hooves")
     sp.add_argument("-o", "--output", metavar="METAINFO.py", required=True)
     sp.add_argument("--category-id", type=int, help="the keypoint category, when the export has several")
+
+    from hoofenv.commands import data_import
+
+    data_import.add_parser(cmd)
 
 
 def _positive(text: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hoofenv.commands import options as _common
+from hoofenv.commands.data_import import export_path, fraction
 
 
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
@@ -25,16 +26,20 @@ def _size(value: str) -> tuple[int, int]:
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "train", help="train RTMPose on DIR/annotations/{train,val}.json + DIR/images",
-        description="Preflight (verify, data check), render the bundled config with absolute paths into the work "
-                    "dir and train with MMEngine's Runner in the managed env. Writes best.pth, last.pth, config.py, "
-                    "metrics.json, loss.png, metrics.png and report.md. Exit 0 ok, 1 refused or failed.")
-    p.add_argument("--data", required=True, metavar="DIR", type=_common.existing_dir,
-                   help="dataset folder: annotations/{train,val}.json, images/")
+        "train", help="train RTMPose on a dataset folder or CVAT exports (zip or folder), or your own config",
+        description="Prepare CVAT exports given as --data (data import into WORK_DIR/data), preflight (data check, "
+                    "verify), render the bundled config -- or your own full MMPose config (--config) -- with absolute "
+                    "paths into the work dir, hold it to `hoofenv config check`, and train with MMEngine's Runner in "
+                    "the managed env. Writes best.pth, last.pth, config.py, metrics.json, loss.png, metrics.png and "
+                    "report.md. Exit 0 ok, 1 refused or failed.")
+    p.add_argument("--data", nargs="+", metavar="DIR|EXPORT", type=export_path,
+                   help="a dataset folder (annotations/{train,val}.json, images/), or CVAT 'COCO Keypoints 1.0' "
+                        "exports as exported: zips or folders, several oldest first; optional with an own --config")
     p.add_argument("--config", metavar="FILE", type=_common.existing_file,
-                   help="own template with the hoofenv parameter block "
-                                                    "(default: configs/rtmpose_hoof.py)")
-    p.add_argument("--epochs", type=_common.count(1), default=60, metavar="N")
+                   help="your own full MMPose config (checked, rendered, trained as it is), or a template with the "
+                        "hoofenv parameter block (default: configs/rtmpose_hoof.py)")
+    p.add_argument("--epochs", type=_common.count(1), default=None, metavar="N",
+                   help="default 60 (an own config: its max_epochs)")
     p.add_argument("--batch-size", default="auto", metavar="auto|N", type=_common.auto_or_count(1),
                    help="auto: from GPU memory (8 on CPU), halved and retried on CUDA out of memory")
     p.add_argument("--model", dest="model_size", default="auto", choices=["auto", "t", "s", "m"],
@@ -58,13 +63,23 @@ def add_parser(sub) -> None:
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="load the --from/--pretrained file (with --resume: the work dir's last checkpoint) with "
                         "weights_only=False: it can run code, for files you trust only")
-    g.add_argument("--seed", type=_common.count(0, SEED_MAX), default=21, metavar="N")
+    g.add_argument("--seed", type=_common.count(0, SEED_MAX), default=None, metavar="N",
+                   help="default 21 (an own config: its randomness.seed)")
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
     g.add_argument("--stop-after-epoch", type=_common.count(1), help=argparse.SUPPRESS)
     d = p.add_argument_group("hardware")
     d.add_argument("--amp", action="store_true", help="mixed precision (CUDA GPUs with tensor cores benefit)")
     _add_scaling(p)
-    p.add_argument("--skip-verify", action="store_true", help="skip the `hoofenv verify` preflight")
+    x = p.add_argument_group("CVAT exports as --data (see hoofenv data import)")
+    x.add_argument("--val-fraction", type=fraction, default=0.2, metavar="F",
+                   help="validation share when the export has one subset (default 0.2)")
+    x.add_argument("--group-by", metavar="KEY", help="keep groups together in that split: dir, a field, re:PATTERN")
+    x.add_argument("--split-seed", type=_common.count(0, SEED_MAX), default=0, metavar="N",
+                   help="seed of that split (default 0)")
+    x.add_argument("--schema", metavar="PRESET", help="fill lost keypoint names: hoof-side or four-hooves")
+    p.add_argument("--skip-verify", action="store_true",
+                   help="skip the env preflights: `hoofenv verify`, and the config check of hoofenv's own template "
+                        "(an own --config is always checked)")
     p.add_argument("-v", "--verbose", action="store_true", help="show MMEngine's full log")
     p.set_defaults(func=run)
 
@@ -119,13 +134,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--node-rank {args.node_rank} with --nnodes {nnodes}: ranks run from 0 to "
                          f"{nnodes - 1}", hint="give each node its own --node-rank below --nnodes")
 
+    data = (args.data[0] if len(args.data) == 1 else args.data) if args.data else None
     opts = TrainOptions(
-        data=args.data, work_dir=args.work_dir, config=args.config, epochs=args.epochs, batch_size=args.batch_size,
+        data=data, work_dir=args.work_dir, config=args.config, batch_size=args.batch_size,
+        epochs=args.epochs if args.epochs is not None else 60, seed=args.seed if args.seed is not None else 21,
+        explicit=tuple(n for n in ("epochs", "seed") if getattr(args, n) is not None),
+        val_fraction=args.val_fraction, group_by=args.group_by, split_seed=args.split_seed, schema=args.schema,
         model_size=args.model_size, input_size=args.input_size, workers=args.workers,
         val_interval=args.val_interval, env=args.env, python=args.python, resume=args.resume,
         from_ckpt=args.from_ckpt, pretrained=args.pretrained, trust_checkpoint=args.trust_checkpoint,
         gpus=args.gpus, nnodes=_nnodes(args.nnodes), node_rank=args.node_rank, master_addr=args.master_addr,
-        master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify, seed=args.seed,
+        master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify,
         deterministic=args.deterministic, verbose=args.verbose, stop_after_epoch=args.stop_after_epoch, lr=args.lr,
         nproc=args.nproc, rdzv=args.rdzv, rdzv_id=args.rdzv_id, max_restarts=args.max_restarts, slurm=args.slurm,
         submit=args.submit, slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
@@ -169,6 +188,9 @@ TEXT = {
     "oom": lambda e: f"oom batch_size={e['batch_size']}",
     "retry": lambda e: f"CUDA out of memory at batch {e['batch']}; retrying with batch {e['new_batch']}",
     "checkpoint-refused": lambda e: f"checkpoint refused by torch's weights_only load: {e.get('path')}",
+    "user-config": lambda e: (f"config: {e['path']}  (rendered from {e['source']}"
+                              + (f"; set {', '.join(f'{k}={v!r}' for k, v in e['overrides'].items())}"
+                                 if e["overrides"] else "") + ")"),
     "not-a-checkpoint": lambda e: f"not a checkpoint: {e.get('path')}",
     "done": lambda e: f"done: {e['work_dir']}",
     "report": lambda e: f"report: {e['path']}",
@@ -207,5 +229,23 @@ def render_event(event: dict, verbose: bool) -> None:
         line(event["line"])
     elif kind == "hook-note":
         line(HOOK_PRIORITY_NOTE if verbose else HOOK_PRIORITY_SHORT)
+    elif kind == "data-import":
+        from hoofenv.commands import data_import
+
+        data_import.render(event["report"])
+    elif kind == "config-check":
+        _render_check(event)
     elif kind in TEXT:
         line(TEXT[kind](event))
+
+
+def _render_check(event: dict) -> None:
+    """The config check before training: errors stop the run (and are rendered as its error); here the rest."""
+    from hoofenv.commands.output import line
+
+    findings = [f for f in event["findings"] if f["severity"] != "error"]
+    counts = {s: sum(1 for f in findings if f["severity"] == s) for s in ("warning", "info")}
+    line(f"config check: {'ok' if event['ok'] else 'errors'}, {counts['warning']} warnings, {counts['info']} notes")
+    for f in findings:
+        if f["severity"] == "warning":
+            line(f"  [!] {f['code']}: {f['key']}: {f['message']}")

@@ -1,6 +1,6 @@
 """The one entry point hoofenv starts inside the managed env:
 
-    ENV_PYTHON /path/to/hoofenv/inenv/launch.py ENTRY ARGS...      (ENTRY: verify, train or predict)
+    ENV_PYTHON /path/to/hoofenv/inenv/launch.py ENTRY ARGS...      (ENTRY: protocol.ENTRIES)
 
 Run by path, because the env need not have hoofenv installed. It registers this folder as the package
 `hoofenv_inenv` (so its modules import each other relatively and `protocol` is shared), keeps the folder itself

@@ -404,7 +404,8 @@ def build_runner(args, work_dir: Path):
     cfg.work_dir = str(work_dir)
     cfg.launcher = args.launcher
     cfg.resume = bool(args.resume)
-    cfg.load_from = args.load_from
+    if args.resume or args.load_from or "load_from" not in cfg:  # an own config's load_from stays for a new run
+        cfg.load_from = args.load_from
     backend = setup_distributed(cfg, args.launcher, args.dist_backend)
     register_tracking_backends()
     if not args.bare:

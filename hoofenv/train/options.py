@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class TrainOptions:
-    data: str
+    data: str | list[str] | None
     work_dir: str | None = None
     config: str | None = None
     epochs: int = 60
@@ -60,3 +60,9 @@ class TrainOptions:
     @property
     def distributed(self) -> bool:
         return self.procs > 1 or self.max_nodes > 1 or bool(self.rdzv) or self.slurm
+    # CVAT exports given as --data (train/exports.py), and flags the user set explicitly (own configs keep the rest)
+    val_fraction: float = 0.2
+    group_by: str | None = None
+    split_seed: int = 0
+    schema: str | None = None
+    explicit: tuple[str, ...] = ()

@@ -47,7 +47,8 @@ def data_paths(data: str) -> tuple[Path, Path, Path, Path]:
     if missing:
         raise HoofenvError(f"{root} is not a hoofenv dataset folder", causes=[f"missing: {m}" for m in missing],
                            hint="expected DIR/annotations/{train,val}.json and DIR/images/ "
-                                "(hoofenv data split ANN.json splits one export)", code="data-layout")
+                                "(hoofenv data import EXPORT.zip -o DIR makes them from a CVAT export)",
+                           code="data-layout")
     return root, train, val, images
 
 
@@ -59,19 +60,37 @@ def data_check(train: Path, val: Path, images: Path):
 
     verify_pair(train, val)
 
-    errors, stats = [], None
+    errors, stats, missing = [], None, []
     for path in (train, val):
         report = check_file(path, images_dir=images)
         if path == train:
             stats = report.stats
+        missing += [f for f in report.findings if f.code == "image-file-missing"]
         for f in report.findings:
             if f.severity == "error":
                 errors.append(f"{path.name}: {f.code}: {f.message.format(n=f.count) if '{n}' in f.message else f.message}"
                               f" (fix: {f.hint})")
     if errors:
+        hint = f"hoofenv data check {train} --images {images}"
+        nested = _pictures_in_subset_folders(images, [d for f in missing for d in f.details])
+        if nested:
+            errors.append(f"the pictures are there, under {images}/{nested}/: a CVAT export whose annotation "
+                          "files were renamed by hand")
+            hint = "give hoofenv the export as CVAT wrote it: hoofenv train --data EXPORT.zip (or its folder), " \
+                   "or hoofenv data import EXPORT -o DIR"
         raise HoofenvError("the data check found errors; training would crash, drop samples or score wrongly",
-                           causes=errors, hint=f"hoofenv data check {train} --images {images}", code="data-check")
+                           causes=errors, hint=hint, code="data-check")
     return stats
+
+
+def _pictures_in_subset_folders(images: Path, missing: list[str]) -> str | None:
+    """The subset folder (images/<subset>/, as CVAT exports) that holds the pictures data check could not find."""
+    if not missing or not images.is_dir():
+        return None
+    names = [Path(m).relative_to(images) for m in missing if Path(m).is_relative_to(images)]
+    subs = sorted(p for p in images.iterdir() if p.is_dir())
+    found = [next((s.name for s in subs if (s / n).is_file()), None) for n in names]
+    return "{" + ",".join(sorted(set(found))) + "}" if found and None not in found else None
 
 
 def verify_preflight(opts: TrainOptions, python: Path, emit: Callable[[dict], None]) -> None:

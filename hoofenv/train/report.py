@@ -82,7 +82,8 @@ def read_epochs(metrics: dict, notes: list[str]) -> list[dict]:
     return clean
 
 
-def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: list[dict] | None = None) -> Path:
+def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: list[dict] | None = None,
+                 title: str | None = None) -> Path:
     notes: list[str] = []
     metrics = read_json(work_dir / "metrics.json", notes)
     epochs = read_epochs(metrics, notes)
@@ -95,7 +96,7 @@ def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: li
     secs = sorted(e["seconds"] for e in epochs if e.get("seconds"))
     iters = sorted(e["s_per_iter"] for e in epochs if e.get("s_per_iter"))
     data_t = sorted(e["data_time"] for e in epochs if e.get("data_time") is not None)
-    lines = [f"# Training report: RTMPose-{size}", ""]
+    lines = [f"# Training report: {title or f'RTMPose-{size}'}", ""]
     lines += ["## Data"]
     if stats is not None:
         lines += [f"- {stats.images} train images ({stats.annotated_images} annotated), {stats.instances} instances, "
@@ -127,8 +128,12 @@ def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: li
     lines.append(f"- {info.get('machine', '?')}, {info.get('cpus', '?')} CPUs, GPU: {gpus}")
     lines.append("- " + ", ".join(f"{k} {info[k]}" for k in ("python", "torch", "mmcv", "mmengine", "mmdet",
                                                                  "mmpose") if k in info))
-    lines.append(f"- config: batch {params.get('train_batch_size')}, input {params.get('input_size')}, "
-                 f"workers {params.get('num_workers')}, amp {params.get('amp')}, pretrained {params.get('pretrained')}")
+    if params:
+        lines.append(f"- config: batch {params.get('train_batch_size')}, input {params.get('input_size')}, "
+                     f"workers {params.get('num_workers')}, amp {params.get('amp')}, "
+                     f"pretrained {params.get('pretrained')}")
+    else:
+        lines.append("- config: config.py, rendered from your own config (its first lines name it)")
     lines += [f"- note: {n}" for n in notes]
     lines += ["", "## Files", "- best.pth, last.pth: checkpoints (links to MMEngine's files)",
               "- config.py: the rendered config (absolute paths); metainfo.py: the keypoint schema",

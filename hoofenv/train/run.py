@@ -1,5 +1,7 @@
-"""`hoofenv train`: preflight (verify, data check), render the config with absolute paths, run MMEngine's Runner in
-the managed env (hoofenv/inenv/train_runner.py through the launcher), follow its progress, write the report.
+"""`hoofenv train`: CVAT exports prepared (exports.py), preflight (data check, verify), the config rendered with
+absolute paths -- hoofenv's template, or the user's own config (user_config.py) -- and held to `config check`, then
+MMEngine's Runner in the managed env (hoofenv/inenv/train_runner.py through the launcher), its progress followed,
+the report written.
 
 This module never imports torch or mmengine: the stack lives in another interpreter. What happens is reported as
 events (dicts with an "event" key) to a callback; the CLI renders them.
@@ -28,6 +30,7 @@ from hoofenv.train.options import TrainOptions
 from hoofenv.train.preflight import (data_check, data_paths, parse_batch, resolve_pretrained, stack_python,
                                      train_instances, verify_preflight)
 from hoofenv.train.report import write_report
+from hoofenv.train import exports, user_config
 
 Emit = Callable[[dict], None]
 
@@ -42,6 +45,7 @@ class Setup:
     auto_batch: bool
     workers: int
     pretrained: str | None
+    own: bool = False  # the user's own full config (train/user_config.py)
 
     @property
     def config(self) -> Path:
@@ -85,23 +89,32 @@ def train(opts: TrainOptions, emit: Emit | None = None) -> Path:
     emit = emit or (lambda e: None)
     scale.check(opts)
     python = stack_python(opts)
-    root, train_json, val_json, images = data_paths(opts.data)
-    stats = data_check(train_json, val_json, images)
-    schema = Schema.from_coco(json.loads(train_json.read_text()))
+    own = user_config.is_own_config(opts.config)
+    if opts.data:
+        opts.data = exports.prepare(opts, _size_and_work_dir(opts, own, gpu_memory_gib())[1], emit)
+    elif not own:
+        raise UsageError("--data DIR is needed to train hoofenv's template",
+                         hint="hoofenv train --data DIR  (a dataset folder, or a CVAT export zip/folder)")
+    root = stats = schema = None
+    if opts.data:
+        root, train_json, val_json, images = data_paths(opts.data)
+        stats = data_check(train_json, val_json, images)
+        schema = Schema.from_coco(json.loads(train_json.read_text()))
     if opts.slurm:
         emit({"event": "notice", "text": "--slurm: `hoofenv verify` is left to the compute nodes "
                                          "(srun hoofenv verify), the login node may have no GPU"})
     else:
         verify_preflight(opts, python, emit)
     tracking.ensure(opts.track, python, None if opts.python else python.parent.parent, emit)
-    setup = _setup(opts, emit)
+    setup = _setup(opts, emit, own)
     setup.work_dir.mkdir(parents=True, exist_ok=True)
     _check_resumed_world(opts, setup, emit)
     if opts.slurm:
         return _slurm(opts, python, setup, root, schema, emit)
     started = time.time()
     ranks = _run_until_done(opts, python, setup, root, schema, emit)
-    report = write_report(setup.work_dir, stats, setup.size, time.time() - started, ranks)
+    title = f"{Path(opts.config).name} (own config)" if own else f"RTMPose-{setup.size}"
+    report = write_report(setup.work_dir, stats, setup.size, time.time() - started, ranks, title=title)
     emit({"event": "report", "path": str(report)})
     return setup.work_dir
 
@@ -116,7 +129,12 @@ def _check_resumed_world(opts: TrainOptions, setup: Setup, emit: Emit) -> None:
                                          f"(pass the same --nproc/--gpus/--nnodes to resume it as it was)"})
 
 
-def _render(opts: TrainOptions, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
+def _render(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
+    """WORK_DIR/config.py: the user's own config with hoofenv's paths and settings, or hoofenv's template (then
+    config-checked in the env unless --skip-verify)."""
+    if setup.own:
+        user_config.render(opts, python, setup.config, root, setup.batch, setup.pretrained, emit)
+        return
     metainfo = write_metainfo(schema, setup.work_dir / "metainfo.py")
     text = render_config(opts, root, metainfo, schema, setup.size, setup.batch, setup.workers, setup.pretrained)
     atomic_write_text(setup.config, text)
@@ -125,12 +143,14 @@ def _render(opts: TrainOptions, setup: Setup, root: Path, schema: Schema, emit: 
           "input_size": list(opts.input_size), "batch": setup.batch, "workers": setup.workers,
           "flip": bool(schema.swaps), "pretrained": setup.pretrained, "world_size": world,
           "global_batch": (setup.batch or 0) * world, "track": list(opts.track)})
+    if not opts.skip_verify:  # the env preflights: verify, and this template's config check
+        user_config.check_rendered(python, setup.config, emit)
 
 
 def _slurm(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> Path:
     """Render, write WORK_DIR/slurm_train.sh, and with --submit hand it to sbatch."""
     if not opts.resume:
-        _render(opts, setup, root, schema, emit)
+        _render(opts, python, setup, root, schema, emit)
     argv = runner_argv(python, setup.config, setup.work_dir, opts)
     launcher = argv.index(str(inenv.LAUNCHER))
     runner_args = argv[launcher + 2:-2]  # between `launch.py train` and `--launcher pytorch`
@@ -141,12 +161,17 @@ def _slurm(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: S
     return setup.work_dir
 
 
-def _setup(opts: TrainOptions, emit: Emit) -> Setup:
-    gpu_mem = gpu_memory_gib()
+def _size_and_work_dir(opts: TrainOptions, own: bool, gpu_mem: float | None = None) -> tuple[str, Path]:
     size = trainconfig.choose_size(gpu_mem) if opts.model_size == "auto" else opts.model_size
     if size not in trainconfig.SIZES:
         raise UsageError(f"--model {size!r}: auto, t, s or m")
-    work_dir = Path(opts.work_dir or f"work_dirs/hoof_rtmpose-{size}").expanduser().resolve()
+    default = f"work_dirs/{Path(opts.config).stem}" if own else f"work_dirs/hoof_rtmpose-{size}"
+    return size, Path(opts.work_dir or default).expanduser().resolve()
+
+
+def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
+    gpu_mem = gpu_memory_gib()
+    size, work_dir = _size_and_work_dir(opts, own, gpu_mem)
     if opts.amp and gpu_mem is None:
         emit({"event": "notice", "text": "--amp needs a CUDA GPU; training in float32 on the CPU"})
         opts.amp = False
@@ -166,8 +191,13 @@ def _setup(opts: TrainOptions, emit: Emit) -> Setup:
             raise HoofenvError(f"{work_dir} already holds a run",
                                hint="--resume continues it; --work-dir NEW starts another "
                                     f"(or --from {work_dir}/best.pth for incremental training)", code="work-dir-used")
-        batch = parse_batch(opts.batch_size) or trainconfig.auto_batch(size, gpu_mem, opts.input_size)
+        batch = parse_batch(opts.batch_size) or (None if own else trainconfig.auto_batch(size, gpu_mem,
+                                                                                         opts.input_size))
     workers = trainconfig.auto_workers() if opts.workers == "auto" else int(opts.workers)
+    if own:  # the config's own backbone unless --pretrained names a file or none
+        pretrained = None if opts.resume or opts.pretrained in ("default", "none") else resolve_pretrained(
+            opts.pretrained, size, emit)
+        return Setup(size, work_dir, batch, False, workers, pretrained, own=True)
     pretrained = None if opts.resume else resolve_pretrained(opts.pretrained, size, emit)
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
 
@@ -186,7 +216,7 @@ def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, 
     env = launch_env(opts, gpu=gpu_memory_gib() is not None)
     while True:
         if not opts.resume:
-            _render(opts, setup, root, schema, emit)
+            _render(opts, python, setup, root, schema, emit)
         refused: list[dict] = []
         seen: dict[str, list] = {"oom": [], "rank": []}
 
