@@ -17,6 +17,7 @@ from hoofenv.errors import HoofenvError
 # Subcommand name -> module in hoofenv.commands. Every module is imported to build the parser, so each keeps its
 # top-level imports to argparse and hoofenv.errors: a heavy import there slows `hoofenv plan` for everyone.
 COMMANDS = ["doctor", "plan", "install", "verify", "data", "train", "predict", "demo"]
+COMMANDS.append("export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ STATUSES = (OK, WARN, FAIL, SKIP)
 
 # Entry points of the launcher: name -> module of this package with a main(argv) -> int.
 ENTRIES = {"verify": "verify_probe", "train": "train_runner", "predict": "predict_runner"}
+ENTRIES["onnx"] = "onnx_runner"  # the light env of `hoofenv predict --onnx`: numpy, onnxruntime, Pillow only
 
 OPENCV_FLAVOURS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python",
                    "opencv-contrib-python-headless")

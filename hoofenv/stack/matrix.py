@@ -146,6 +146,7 @@ class Matrix:
     stack_python: tuple[tuple[int, int], tuple[int, int]]
     stack_python_why: str
     gpu_families: list[tuple[re.Pattern, ComputeCapability]] = field(default_factory=list)
+    on_demand: dict[str, Pin] = field(default_factory=dict)  # added when a command needs it, outside the plan
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
         return next((r for r in self.cuda if r.tag == tag), None)
@@ -268,10 +269,23 @@ class _Validator:
         packages, mmcv_versions = self.packages(data)
         checkpoint, indexes, platforms = self.settings(data)
         stack_python, stack_why = self.stack_python(data)
-        return Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
-                      self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
-                      self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
-                      stack_why, self.gpu_families(data))
+        found = Matrix(self.path, self.sources, cuda, arch_sets, self.torch(data, known_tags, arch_sets),
+                       self.mmcv_wheels(data, known_tags), self.mmcv_build(data), packages, mmcv_versions,
+                       self.pins(data), self.mmpose_runtime(data), checkpoint, indexes, platforms, stack_python,
+                       stack_why, self.gpu_families(data))
+        found.on_demand = self.on_demand(data)
+        return found
+
+    def on_demand(self, data: dict) -> dict[str, Pin]:
+        """`on_demand` (optional): packages a command adds when it needs them (onnx into the training env for
+        `hoofenv export`; the ONNX runtime env), never part of the plan, the lock or the stack's key."""
+        pins = {}
+        for name, row in (self.get(data, "on_demand", "(top level)", dict, required=False) or {}).items():
+            where = f"on_demand.{name}"
+            spec = self.get(row, "spec", where)
+            self.parse(SpecifierSet, spec, f"{where}.spec")
+            pins[name] = Pin(name, spec, self.get(row, "why", where), self.source(row, where))
+        return pins
 
     def cuda(self, data: dict) -> list[CudaRow]:
         rows = []

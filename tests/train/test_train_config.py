@@ -39,7 +39,7 @@ def test_metainfo_reaches_train_val_test_and_paths_absolute(tmp_path):
         if ev["type"] == "CocoMetric":
             assert ev["ann_file"] == f"{tmp_path}/annotations/val.json"
             assert ev["use_area"] is True
-    assert {e["type"] for e in cfg["val_evaluator"]} == {"CocoMetric", "PCKAccuracy"}
+    assert {e["type"] for e in cfg["val_evaluator"]} == {"CocoMetric", "PCKAccuracy", "HoofAngleMetric"}
     assert cfg["default_hooks"]["checkpoint"]["save_best"] == "coco/AP"
     assert cfg["default_hooks"]["checkpoint"]["save_last"] is True
 
