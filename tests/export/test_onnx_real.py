@@ -148,6 +148,24 @@ def test_cvat_file_imports_in_datumaro_with_everything_intact(both, exported, da
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_predict_export_onnx_writes_the_model_too(model, onnx_stack_python, ort_python, exported, tmp_path):
+    """The older spelling, `hoofenv predict CKPT IMAGE --export onnx`: DIR/model.onnx, the same model."""
+    work, data = model
+    image = sorted((data / "images").glob("val_*"))[0]
+    proc = run_cli("predict", str(work / "best.pth"), str(image), "-o", str(tmp_path / "o"), "--python",
+                   str(onnx_stack_python), "--export", "onnx")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    made = tmp_path / "o" / "model.onnx"
+    assert made.stat().st_size > 100_000 and (tmp_path / "o" / "predictions.json").exists()
+    outs = []
+    for i, m in enumerate((made, exported)):
+        run = run_cli("predict", "--onnx", str(m), str(image), "-o", str(tmp_path / f"r{i}"), "--python",
+                      str(ort_python))
+        assert run.returncode == 0, run.stdout + run.stderr
+        outs.append(json.loads((tmp_path / f"r{i}" / "predictions.json").read_text()))
+    assert outs[0] == outs[1]
+
+
 def test_review_list_and_angles_files(both):
     _, onnx_out, images = both
     rows = (onnx_out / "review.csv").read_text().splitlines()
