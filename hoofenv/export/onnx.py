@@ -23,15 +23,11 @@ from typing import Callable
 
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.inenv import protocol
-from hoofenv.install.installers import Installer
-from hoofenv.install.sources import sources_from
 from hoofenv.machine import inenv
 from hoofenv.paths import cache_root
-from hoofenv.stack import matrix
-from hoofenv.train.options import TrainOptions
-from hoofenv.train.predict import PredictRun, find_config
-from hoofenv.train.preflight import stack_python
 
+# The installer, the matrix and the training modules are imported where they are needed: `predict --onnx` starts
+# with none of them (its whole point is a fast start; bench/bench_onnx.py).
 Emit = Callable[[dict], None]
 RUNTIME_PACKAGES = ("numpy", "onnxruntime", "pillow")  # keys of compat_matrix.yaml `on_demand`
 RUNTIME_MODULES = ("numpy", "onnxruntime", "PIL")
@@ -41,8 +37,17 @@ INSTALLED = ("import importlib.metadata as m, json\n"
 
 
 def _requirement(name: str) -> str:
+    from hoofenv.stack import matrix
+
     pin = matrix.load().on_demand.get(name)
     return f"{name}{pin.spec}" if pin else name
+
+
+def _installer():
+    from hoofenv.install.installers import Installer
+    from hoofenv.install.sources import sources_from
+
+    return Installer.choose(None, sources_from())
 
 
 def _run_install(cmd: list[str], what: str, hint: str) -> None:
@@ -76,8 +81,7 @@ def ensure_onnx(python: Path, emit: Emit, install: bool = True) -> None:
     with tempfile.TemporaryDirectory(prefix="hoofenv-onnx-") as tmp:
         held = Path(tmp) / "held.txt"
         held.write_text("".join(f"{name}=={version}\n" for name, version in json.loads(found.stdout)))
-        installer = Installer.choose(None, sources_from())
-        _run_install(installer.install_cmd(python, [req], constraints=[held]), req,
+        _run_install(_installer().install_cmd(python, [req], constraints=[held]), req,
                      hint=f"{python} -m pip install '{req}'   (then run the export again)")
     emit({"event": "installed", "what": req, "into": str(python)})
 
@@ -85,6 +89,10 @@ def ensure_onnx(python: Path, emit: Emit, install: bool = True) -> None:
 def export(ckpt: str, out: str, config: str | None = None, env: str | None = None, python: str | None = None,
            device: str = "cpu", trust_checkpoint: bool = False, install: bool = True, emit: Emit | None = None) -> Path:
     """CKPT -> OUT.onnx with the metadata onnx_runner reads; returns OUT."""
+    from hoofenv.train.options import TrainOptions
+    from hoofenv.train.predict import find_config
+    from hoofenv.train.preflight import stack_python
+
     emit = emit or (lambda e: None)
     ckpt_path = Path(ckpt).expanduser()
     if not ckpt_path.is_file():
@@ -141,8 +149,12 @@ def runtime_python(python: str | None, emit: Emit) -> Path:
         return py
     reqs = [_requirement(n) for n in RUNTIME_PACKAGES]
     emit({"event": "installing", "what": ", ".join(reqs), "into": str(env)})
-    installer = Installer.choose(None, sources_from())
+    installer = _installer()
     staging = env.with_name(env.name + ".partial")
+    if staging.exists():  # a run that stopped half-way (ours: only hoofenv makes this folder)
+        import shutil
+
+        shutil.rmtree(staging)
     hint = f'pip install "hoofenv[onnx]"   (or: hoofenv predict --onnx ... --python PY with {", ".join(reqs)})'
     _run_install(installer.venv_cmd(sys.executable, staging), "the ONNX runtime env", hint)
     _run_install(installer.install_cmd(staging / "bin" / "python", reqs), ", ".join(reqs), hint)
@@ -152,8 +164,11 @@ def runtime_python(python: str | None, emit: Emit) -> Path:
 
 
 def predict_onnx(model: str, images: list[str], out: str, bboxes: str | None = None, python: str | None = None,
-                 angles: str | None = None, threads: int = 0, emit: Emit | None = None) -> PredictRun:
-    """onnx_runner.py over IMAGES: DIR/predictions.json and DIR/NAME.png, as the PyTorch path writes them."""
+                 angles: str | None = None, threads: int = 0, emit: Emit | None = None):
+    """onnx_runner.py over IMAGES: DIR/predictions.json and DIR/NAME.png, as the PyTorch path writes them.
+    Returns the train.predict.PredictRun of what the runner reported."""
+    from hoofenv.train.predict import PredictRun
+
     emit = emit or (lambda e: None)
     model_path = Path(model).expanduser()
     if not model_path.is_file():
@@ -183,7 +198,7 @@ def predict_onnx(model: str, images: list[str], out: str, bboxes: str | None = N
     return run
 
 
-def _runner_error(rc: int, py: Path, model: str, run: PredictRun, notes: list[dict], lines: list[str]):
+def _runner_error(rc: int, py: Path, model: str, run, notes: list[dict], lines: list[str]):
     kinds = {n["event"]: n for n in notes}
     if rc == protocol.EXIT_MISSING_PACKAGE and "missing-package" in kinds:
         return HoofenvError(f"{py} lacks {kinds['missing-package']['package']}",

@@ -18,11 +18,14 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.files import atomic_write_text
 from hoofenv.inenv import angles
-from hoofenv.train.predict import PredictRun
+
+if TYPE_CHECKING:
+    from hoofenv.train.predict import PredictRun
 
 VISIBLE_SCORE = 0.3  # RTMPose's usual keypoint threshold (mmpose demo --kpt-thr)
 CVAT_SUBSET = "default"  # CVAT names the annotation file of a task without subsets person_keypoints_default.json
