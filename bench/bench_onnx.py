@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,12 +31,22 @@ sys.path.insert(0, str(REPO))
 
 
 def timed(cmd: list[str]) -> tuple[float, dict]:
+    wall, _, out = timed_cpu(cmd)
+    return wall, out
+
+
+def timed_cpu(cmd: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of the command and its children, its JSON). On a shared machine the CPU seconds
+    are the better estimate of an idle machine's wall time for single-threaded start-up work."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return wall, json.loads(proc.stdout)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, json.loads(proc.stdout)
 
 
 def angles_us() -> float:
@@ -68,7 +80,7 @@ def main() -> None:
     torch = hoofenv + [a.ckpt, *images, *boxes, "--python", a.stack_python, "--angles", "--json", "-o"]
     timed(onnx + [str(tmp / "warm-o")])  # warm the file cache, not counted
     timed(torch + [str(tmp / "warm-t")])
-    rows = {k: [] for k in ("onnx_wall", "torch_wall", "onnx_img", "torch_img", "onnx_start")}
+    rows = {k: [] for k in ("onnx_wall", "torch_wall", "onnx_img", "torch_img", "onnx_start", "onnx_start_cpu")}
     for r in range(a.rounds):
         wall, out = timed(onnx + [str(tmp / f"o{r}")])
         rows["onnx_wall"].append(wall)
@@ -76,22 +88,27 @@ def main() -> None:
         wall, out = timed(torch + [str(tmp / f"t{r}")])
         rows["torch_wall"].append(wall)
         rows["torch_img"].append(out["seconds_per_image"])
-        wall, out = timed(onnx1 + [str(tmp / f"s{r}")])
+        wall, cpu, out = timed_cpu(onnx1 + [str(tmp / f"s{r}")])
         one = json.loads((tmp / f"s{r}" / "predictions.json").read_text())
         assert one, "no instance"
         rows["onnx_start"].append(wall - (out["seconds_per_image"] or 0.0))
+        rows["onnx_start_cpu"].append(cpu - (out["seconds_per_image"] or 0.0))
         print(f"round {r + 1}: onnx {rows['onnx_wall'][-1]:.2f} s, torch {rows['torch_wall'][-1]:.2f} s, "
               f"per image {rows['onnx_img'][-1] * 1000:.1f} / {rows['torch_img'][-1] * 1000:.1f} ms", file=sys.stderr)
     med = {k: statistics.median(v) for k, v in rows.items()}
     wall_ratio = statistics.median(t / o for t, o in zip(rows["torch_wall"], rows["onnx_wall"]))
     img_ratio = statistics.median(t / o for t, o in zip(rows["torch_img"], rows["onnx_img"]))
-    print(f"\n{len(images)} pictures, {a.rounds} interleaved rounds\n")
+    load = os.getloadavg()[0]
+    print(f"\n{len(images)} pictures, {a.rounds} interleaved rounds, 1-minute load average {load:.1f} "
+          f"on {os.cpu_count()} cores\n")
     print("| what | onnx (onnxruntime) | torch (MMPose) | torch / onnx (median of rounds) |")
     print("|---|---:|---:|---:|")
     print(f"| whole process, {len(images)} pictures, --angles | {med['onnx_wall']:.2f} s | {med['torch_wall']:.2f} s "
           f"| {wall_ratio:.1f} |")
-    print(f"| per picture, warm | {med['onnx_img'] * 1000:.1f} ms | {med['torch_img'] * 1000:.1f} ms | {img_ratio:.1f} |")
+    print(f"| per picture, warm | {med['onnx_img'] * 1000:.1f} ms | {med['torch_img'] * 1000:.1f} ms "
+          f"| {img_ratio:.1f} |")
     print(f"| process start (one picture's wall minus its own time) | {med['onnx_start']:.2f} s | | |")
+    print(f"| process start, CPU seconds (hoofenv + runner) | {med['onnx_start_cpu']:.2f} s | | |")
     print(f"| angles.measure per instance | {angles_us():.1f} µs | | |")
 
 

@@ -55,7 +55,8 @@ def angle_records(run: PredictRun, preds: list[dict], mapping: dict | None) -> t
         scores = [rec["keypoints"][3 * i + 2] for i in sorted(set(roles.values()))]
         found = angles.rounded(angles.measure(pts, roles))
         rows.append({"image_id": rec["image_id"], "file_name": rec["file_name"],
-                     "path": by_id.get(rec["image_id"], {}).get("path", rec["file_name"]), "instance": seen[rec["image_id"]],
+                     "path": by_id.get(rec["image_id"], {}).get("path", rec["file_name"]),
+                     "instance": seen[rec["image_id"]],
                      **{k: found[k] for k in angles.FIELDS}, "hpa_words": angles.HPA_WORDS.get(found["hpa"], ""),
                      "min_score": round(min(scores), 4) if scores else None})
     return names, rows

@@ -73,7 +73,8 @@ def parse_spec(spec: str | None) -> dict | None:
         except (OSError, ValueError) as exc:
             raise AngleSpecError(f"{spec}: not a JSON object of role -> keypoint name ({exc})") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise AngleSpecError(f"{spec}: expected a JSON object of role -> keypoint name, e.g. {PRESETS['hpa-points']}")
+            raise AngleSpecError(f"{spec}: expected a JSON object of role -> keypoint name, "
+                                 f"e.g. {PRESETS['hpa-points']}")
         return _checked(dict(data), spec)
     raise AngleSpecError(f"{spec!r} is neither a preset ({', '.join(PRESETS)}), a JSON file nor ROLE=KEYPOINT pairs")
 

@@ -9,8 +9,9 @@ names, skeleton, category, flip pairs. This module repeats MMPose's top-down ste
 TopdownAffine without rotation -- cv2.warpAffine's fixed-point bilinear warp reproduced bit for bit --,
 PoseDataPreprocessor, SimCCLabel.decode, the inverse affine) in numpy, so its predictions.json, pictures and angles
 are those of predict_runner.py (tests/export/test_onnx_real.py holds it to 1 pixel). Pillow decodes the pictures:
-JPEG through libjpeg-turbo as OpenCV does (the same pixels here), EXIF orientation applied as cv2.imread does. The standard library at the top: numpy, onnxruntime and PIL are imported in main, where their absence
-becomes a `missing-package` event and protocol.EXIT_MISSING_PACKAGE.
+JPEG through libjpeg-turbo as OpenCV does (the same pixels here), EXIF orientation applied as cv2.imread does.
+The standard library at the top: numpy, onnxruntime and PIL are imported in main, where their absence becomes a
+`missing-package` event and protocol.EXIT_MISSING_PACKAGE.
 """
 
 from __future__ import annotations
