@@ -17,9 +17,6 @@ from pathlib import Path
 from . import checkpoint, drawing, protocol, results
 
 
-load_boxes = results.load_boxes  # (kept for callers of the old name)
-
-
 def parse_args(argv: list[str] | None):
     ap = argparse.ArgumentParser()
     ap.add_argument("config")
@@ -108,7 +105,7 @@ def skeleton_of(meta: dict) -> list[list[int]]:
 
 def predict_all(model, args, out: Path) -> int:
     """Every picture of args.images -> DIR/predictions.json, DIR/NAME.png and the `predicted` event."""
-    boxes = load_boxes(args.bboxes)
+    boxes = results.load_boxes(args.bboxes)
     names = keypoint_names(model.dataset_meta)
     roles = results.angle_roles(names, args.angles)
     found, seconds = [], []
