@@ -69,7 +69,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     fd, tmp = _temp_for(path)
     try:
         os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would hide configs and reports from the team
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # surrogateescape: a path of non-UTF-8 bytes (read as surrogates) is written back as those bytes
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

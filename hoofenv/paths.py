@@ -5,14 +5,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hoofenv.errors import UsageError
+
 CACHE_ENV = "HOOFENV_CACHE_DIR"
 
 
 def cache_root() -> Path:
-    """$HOOFENV_CACHE_DIR, else $XDG_CACHE_HOME/hoofenv, else ~/.cache/hoofenv."""
+    """$HOOFENV_CACHE_DIR, else $XDG_CACHE_HOME/hoofenv, else ~/.cache/hoofenv. A variable that names a file (or a
+    path below one) is a usage error naming it, not an OSError from whichever write comes first."""
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hoofenv"
+        root, variable = Path(os.environ[CACHE_ENV]).expanduser(), CACHE_ENV
+    else:
+        variable = "XDG_CACHE_HOME" if os.environ.get("XDG_CACHE_HOME") else None
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "hoofenv"
+    for place in (root, *root.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise UsageError(f"the cache folder {root} cannot be made: {place} is a file",
+                                 hint=f"point ${variable} at a folder" if variable else f"move {place} away")
+            break
+    return root
 
 
 def resource(name: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hoofenv.errors import UsageError
+from hoofenv.commands import options as _common
 
 
 def add_parser(sub) -> None:
@@ -16,19 +16,24 @@ def add_parser(sub) -> None:
                     "Exit 0 ok; a failing step stops the demo with its exit code.")
     p.add_argument("--json", action="store_true", help="one JSON summary on stdout (progress goes to stderr)")
     p.add_argument("--generate-only", action="store_true", help="only write the synthetic dataset")
-    p.add_argument("--out", metavar="DIR", default=None, help="dataset folder (default data/demo)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--out", metavar="DIR", default=None, type=_common.dir_to_write,
+                   help="dataset folder (default data/demo)")
+    p.add_argument("--seed", type=_common.count(0, 2**32 - 1), default=0, metavar="N", help="dataset seed (default 0)")
     p.add_argument("--facing", choices=["right", "left", "both"], default="right",
                    help="hoof facing in the synthetic pictures (default right; both needs more training)")
-    p.add_argument("--n-train", type=int, default=None, metavar="N", help="training pictures (default 240)")
-    p.add_argument("--n-val", type=int, default=None, metavar="N", help="validation pictures (default 60)")
-    p.add_argument("--image-size", type=int, default=256, metavar="PX", help="square picture side (default 256)")
+    p.add_argument("--n-train", type=_common.count(1), default=None, metavar="N",
+                   help="training pictures (default 240)")
+    p.add_argument("--n-val", type=_common.count(1), default=None, metavar="N", help="validation pictures (default 60)")
+    p.add_argument("--image-size", type=_common.count(64, 4096), default=256, metavar="PX",
+                   help="square picture side, 64 to 4096 (default 256)")
     p.add_argument("--env", metavar="PATH", help="training environment (default .hoofenv/env, or $HOOFENV_ENV)")
-    p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default 60)")
-    p.add_argument("--batch-size", metavar="auto|N", help="passed to hoofenv train (default 8; the demo trains at a 128x128 input)")
+    p.add_argument("--epochs", type=_common.count(1), default=None, metavar="N", help="training epochs (default 60)")
+    p.add_argument("--batch-size", metavar="auto|N", type=_common.auto_or_count(1),
+                   help="passed to hoofenv train (default 8; the demo trains at a 128x128 input)")
     p.add_argument("--skip-verify", action="store_true",
                    help="skip the verify step and train's verify preflight (when verify wrongly fails a working stack)")
-    p.add_argument("--work-dir", metavar="DIR", default=None, help="training output (default work_dirs/demo)")
+    p.add_argument("--work-dir", metavar="DIR", default=None, type=_common.dir_to_write,
+                   help="training output (default work_dirs/demo)")
     p.set_defaults(func=run)
 
 
@@ -38,12 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
     from hoofenv.commands import demo_flow as demo
 
-    for name in ("n_train", "n_val", "epochs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-    if args.image_size < 64:
-        raise UsageError(f"--image-size must be at least 64 (got {args.image_size})")
     try:
         result = demo.run(
             out=args.out or demo.DEFAULT_OUT, seed=args.seed,

@@ -106,13 +106,19 @@ def read_metrics(work_dir: Path) -> dict:
     """The last validation in WORK_DIR/metrics.json (what `hoofenv train` writes): {"epoch", "PCK@0.1", "AP"}."""
     try:
         epochs = json.loads((work_dir / "metrics.json").read_text()).get("epochs", [])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return {}
-    evaluated = [e for e in epochs if isinstance(e, dict) and isinstance(e.get("metrics"), dict)]
+    evaluated = [e for e in epochs if isinstance(e, dict) and isinstance(e.get("metrics"), dict)] \
+        if isinstance(epochs, list) else []
     if not evaluated:
         return {}
     last = evaluated[-1]
-    return {"epoch": last.get("epoch"), "PCK@0.1": last["metrics"].get("PCK"), "AP": last["metrics"].get("coco/AP")}
+
+    def number(value):
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    return {"epoch": number(last.get("epoch")), "PCK@0.1": number(last["metrics"].get("PCK")),
+            "AP": number(last["metrics"].get("coco/AP"))}
 
 
 ANGLE_KEYS = {"hoof mean": "angle/hoof_mae", "hoof p90": "angle/hoof_p90", "pastern mean": "angle/pastern_mae",

@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     _common.add_overrides(p)
     p.add_argument("--env", metavar="PATH", help="environment to inspect (default .hoofenv/env, or $HOOFENV_ENV)")
     p.add_argument("--current", action="store_true", help="inspect the running Python environment instead")
-    p.add_argument("--facts-out", metavar="FILE", help="also write the probed facts to FILE (for `plan --facts`)")
+    p.add_argument("--facts-out", metavar="FILE", type=_common.file_to_write,
+                   help="also write the probed facts to FILE (for `plan --facts`)")
     p.add_argument("-v", "--verbose", action="store_true", help="details for passing checks too")
     p.set_defaults(func=run)
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
         atomic_write_text(args.facts_out, facts.to_json() + "\n")
     env = Environment.current() if args.current else Environment.default(args.env)
-    report = diagnose(facts, plan, env)
+    report = diagnose(facts, plan, env, current=args.current)
     if args.json:
         emit_json(report.to_dict())
     else:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from hoofenv.commands import options as _common
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("export", help="write a checkpoint as ONNX (runs later without torch or mmcv)",
                        description="Export a hoofenv checkpoint to ONNX with its metadata (keypoints, skeleton, "
                                    "input size, normalisation, box padding), for `hoofenv predict --onnx`. Runs in "
                                    "the training env; installs the pinned `onnx` package there when it is missing.")
-    p.add_argument("ckpt", metavar="CKPT", help="a checkpoint from hoofenv train (WORK_DIR/best.pth)")
-    p.add_argument("--onnx", metavar="MODEL.onnx", required=True, help="where to write the model")
-    p.add_argument("--config", metavar="FILE", help="default: config.py beside CKPT")
+    p.add_argument("ckpt", metavar="CKPT", type=_common.existing_file,
+                   help="a checkpoint from hoofenv train (WORK_DIR/best.pth)")
+    p.add_argument("--onnx", metavar="MODEL.onnx", required=True, type=_common.file_to_write,
+                   help="where to write the model")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file, help="default: config.py beside CKPT")
     p.add_argument("--env", metavar="PATH")
-    p.add_argument("--python", metavar="PATH", help="the training env's python")
+    p.add_argument("--python", metavar="PATH", type=_common.existing_file, help="the training env's python")
     p.add_argument("--no-install", action="store_true", help="refuse instead of installing onnx into the env")
     p.add_argument("--trust-checkpoint", action="store_true",
-                   help="load a checkpoint from elsewhere with weights_only=False (trusted files only)")
+                   help="load CKPT with weights_only=False: it can run code, for files you trust only")
     p.add_argument("--json", action="store_true", help="print one JSON object for scripts")
     p.set_defaults(func=run)
 

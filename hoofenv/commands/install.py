@@ -23,23 +23,29 @@ def add_parser(sub) -> None:
     how = p.add_argument_group("how")
     how.add_argument("--installer", choices=["uv", "pip"], help="default: uv when installed, else pip")
     how.add_argument("--dry-run", action="store_true", help="print the exact commands; run none")
-    how.add_argument("--mmcv-wheel", metavar="FILE", help="use this mmcv wheel (e.g. one built elsewhere) and cache it")
+    how.add_argument("--mmcv-wheel", metavar="FILE", type=_common.existing_file,
+                     help="use this mmcv wheel (e.g. one built elsewhere) and cache it")
     how.add_argument("--no-verify", action="store_true", help="do not run `hoofenv verify` afterwards")
-    how.add_argument("--min-free-gib", type=float, metavar="N", help="free disk required before starting "
+    how.add_argument("--min-free-gib", type=_common.number(0, inclusive=True), metavar="N",
+                     help="free disk required before starting "
                      "(default: from the plan, ~3 GiB CPU / ~9 GiB CUDA, +2 when building mmcv)")
     src = p.add_argument_group("sources (mirrors: flags, $HOOFENV_INDEX_URL, $HOOFENV_EXTRA_INDEX_URL, "
                                "$HOOFENV_FIND_LINKS, and pip's own configuration)")
-    src.add_argument("--index-url", metavar="URL", help="replace PyPI (a mirror)")
-    src.add_argument("--extra-index-url", metavar="URL", action="append", default=[], help="another index (repeat)")
-    src.add_argument("--find-links", metavar="DIR|URL", action="append", default=[], help="a folder/page of wheels")
+    src.add_argument("--index-url", metavar="URL", type=_common.index, help="replace PyPI (a mirror)")
+    src.add_argument("--extra-index-url", metavar="URL", type=_common.index, action="append", default=[],
+                     help="another index (repeat)")
+    src.add_argument("--find-links", metavar="DIR|URL", type=_common.links, action="append", default=[],
+                     help="a folder/page of wheels")
     src.add_argument("--no-pip-config", action="store_true",
                      help="ignore pip's configured index-url/extra-index-url/find-links/constraint")
-    src.add_argument("--wheelhouse", metavar="DIR", help="install from this folder of wheels (with --offline: only)")
+    src.add_argument("--wheelhouse", metavar="DIR", type=_common.existing_dir,
+                     help="install from this folder of wheels (with --offline: only)")
     src.add_argument("--offline", action="store_true", help="no network at all (needs --wheelhouse or warm caches)")
-    src.add_argument("--download-to", metavar="DIR",
+    src.add_argument("--download-to", metavar="DIR", type=_common.dir_to_write,
                      help="fill DIR with every wheel of the plan for an air-gapped machine; installs nothing")
     lk = p.add_argument_group("lock")
-    lk.add_argument("--lock", metavar="FILE", default="hoofenv.lock", help="lock file (default ./hoofenv.lock)")
+    lk.add_argument("--lock", metavar="FILE", type=_common.file_to_write, default="hoofenv.lock",
+                    help="lock file (default ./hoofenv.lock)")
     lk.add_argument("--locked", action="store_true",
                     help="install exactly the lock's files (hash-checked); refuse if the plan has drifted")
     p.set_defaults(func=run)
@@ -91,6 +97,20 @@ class TerminalProgress:
                stderr=True)
 
 
+def json_progress():
+    """With --json, stdout is the result; warnings (waiting for another install, resuming) still go to stderr."""
+    from hoofenv.install.runner import Progress
+
+    class WarningsOnly(Progress):
+        def note(self, text: str, level: str = "info") -> None:
+            if level == "warn":
+                from hoofenv.commands.output import line
+
+                line(f"warning: {text}", stderr=True)
+
+    return WarningsOnly()
+
+
 def render_dry_run(result: dict, plan) -> None:
     from hoofenv.commands.output import line
     from hoofenv.machine.environment import PLAN_FILE
@@ -105,6 +125,8 @@ def render_dry_run(result: dict, plan) -> None:
     if "stage" in result:
         switch = "" if result["stage"] == result["env"] else f"; switch {result['env']} -> {result['stage']}"
         line(f"# then: write {result['stage']}/{PLAN_FILE}, {result['lock']}{switch}; hoofenv verify")
+    if result.get("would_remove"):
+        line("# first, remove hoofenv's stale stages: " + ", ".join(result["would_remove"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.commands.output import emit_json
     from hoofenv.errors import UsageError
     from hoofenv.install import pipeline
-    from hoofenv.install.runner import Progress
     from hoofenv.install.sources import sources_from
 
     if args.current and args.env:
@@ -125,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     opts = pipeline.Options(env=args.env, current=args.current, installer=args.installer, sources=sources,
                             lock_path=Path(args.lock).absolute(), locked=args.locked, dry_run=args.dry_run,
                             download_to=args.download_to, mmcv_wheel=args.mmcv_wheel, min_free_gib=args.min_free_gib)
-    result = pipeline.install(plan, facts, opts, Progress() if args.json else TerminalProgress())
+    result = pipeline.install(plan, facts, opts, json_progress() if args.json else TerminalProgress())
     if args.dry_run and not args.json:
         render_dry_run(result, plan)
     if result.get("changed") and not args.no_verify and not args.dry_run:

@@ -20,8 +20,24 @@ COMMANDS = ["doctor", "plan", "install", "verify", "data", "train", "predict", "
 COMMANDS.append("export")
 
 
+class BadArguments(Exception):
+    """argparse's complaint about the command line, raised instead of exiting so that `--json` can answer in JSON."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """The subcommands' parsers are of this class too (argparse makes them with the parent's class)."""
+
+    def error(self, message: str):
+        raise BadArguments(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hoofenv",
         description="Probe, plan, install, verify, check data and train RTMPose hoof keypoints.",
     )
@@ -33,13 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tolerant_streams()
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    args = argparse.Namespace(json="--json" in argv)  # until parsed: how to report an error
     try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
+    except BadArguments as bad:
+        return bad_arguments(bad, "--json" in argv)
     except HoofenvError as err:
         return report(err, args)
     except BrokenPipeError:  # `hoofenv ... | head`: the reader left; say nothing more
@@ -50,6 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def tolerant_streams() -> None:
+    """A path that is not valid UTF-8 (a file name from another system) reaches us as surrogate escapes; printed,
+    it must not raise UnicodeEncodeError: such characters are written as `\\udcff` (valid inside JSON strings too)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def bad_arguments(bad: BadArguments, json_mode: bool) -> int:
+    """argparse's own wording and exit status 2; with --json also the error object on stdout."""
+    bad.parser.print_usage(sys.stderr)
+    print(f"{bad.parser.prog}: error: {bad.message}", file=sys.stderr)
+    if json_mode:
+        err = HoofenvError(f"{bad.parser.prog}: {bad.message}", hint=f"{bad.parser.prog} --help", code="usage")
+        print(json.dumps({"ok": False, "error": err.to_dict()}, indent=2))
+    return 2
 
 
 def report(err: HoofenvError, args: argparse.Namespace) -> int:

@@ -9,27 +9,188 @@ TORCH_INDEX_ENV = "HOOFENV_TORCH_INDEX_URL"
 MMCV_BASE_ENV = "HOOFENV_MMCV_BASE_URL"
 
 
+# -- argparse types: a bad value is argparse's usage error (exit 2) naming the flag, before anything runs ---------
+
+def count(minimum: int = 1, maximum: int | None = None):
+    """An integer in [minimum, maximum]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            limits = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
+        return value
+    parse.__name__ = "count"
+    return parse
+
+
+def number(above: float = 0.0, inclusive: bool = False):
+    """A finite float above `above` (or equal to it when inclusive)."""
+    def parse(text: str) -> float:
+        import math
+
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < above or (value == above and not inclusive):
+            bound = f"at least {above:g}" if inclusive else f"above {above:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def auto_or_count(minimum: int = 1):
+    """`auto`, or an integer of at least `minimum` (kept as text: the library reads `auto`)."""
+    whole = count(minimum)
+
+    def parse(text: str) -> str:
+        if text.strip().lower() == "auto":
+            return "auto"
+        return str(whole(text))
+    parse.__name__ = "auto_or_count"
+    return parse
+
+
+def override(name: str):
+    """A stack override (python, torch, cuda, torch_index_url, mmcv_base_url), checked as the resolver reads it."""
+    def parse(text: str) -> str:
+        from hoofenv.stack.resolve import OVERRIDE_HINTS, override_problem
+
+        problem = override_problem(name, text)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text}: {problem} ({OVERRIDE_HINTS[name]})")
+        return text
+    parse.__name__ = name
+    return parse
+
+
+def index(text: str) -> str:
+    """An index as pip and uv take it: an http(s):// or file:// URL, or a folder laid out like one."""
+    from hoofenv.install.sources import location_problem
+
+    problem = location_problem(text, "index")
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} is {problem}")
+    return text
+
+
+def links(text: str) -> str:
+    """--find-links: a page's URL, a folder of wheels, or a file."""
+    from hoofenv.install.sources import location_problem
+
+    problem = location_problem(text, "links")
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} is {problem}")
+    return text
+
+
+def host(text: str) -> str:
+    """A host name or address (torchrun's --master_addr)."""
+    import re
+
+    name = r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}"
+    ipv6 = r"\[?[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(%\w+)?\]?"
+    if not re.fullmatch(f"{name}|{ipv6}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or IP address")
+    return text
+
+
+def device(text: str) -> str:
+    """A torch device for inference: cpu, cuda, cuda:N."""
+    import re
+
+    if not re.fullmatch(r"cpu|cuda(:\d{1,3})?", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: cpu, cuda or cuda:N")
+    return text
+
+
+def existing_file(text: str) -> str:
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name a file")
+    return text
+
+
+def existing_dir(text: str) -> str:
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file; name a folder")
+    return text
+
+
+def file_to_write(text: str) -> str:
+    """A file hoofenv will write: not a folder, and every folder above it is a folder (or does not exist yet)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name a file inside it")
+    _parents_are_folders(text)
+    return text
+
+
+def dir_to_write(text: str) -> str:
+    """A folder hoofenv will create or fill: not a file, nor below one."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file; name a folder")
+    _parents_are_folders(text)
+    return text
+
+
+def _parents_are_folders(text: str) -> None:
+    parent = os.path.dirname(os.path.abspath(text))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+
+
+def env_override(variable: str, name: str) -> str | None:
+    """A stack override from the environment, checked like its flag; a bad one names the variable."""
+    value = os.environ.get(variable)
+    if not value:
+        return None
+    from hoofenv.errors import UsageError
+    from hoofenv.stack.resolve import OVERRIDE_HINTS, override_problem
+
+    problem = override_problem(name, value)
+    if problem:
+        raise UsageError(f"${variable}={value}: {problem}",
+                         hint=f"{OVERRIDE_HINTS[name]}; or unset it: `unset {variable}`")
+    return value
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
 
 def add_facts(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--facts", metavar="FILE",
+    parser.add_argument("--facts", metavar="FILE", type=existing_file,
                         help="use recorded machine facts instead of probing (also $HOOFENV_FACTS)")
-    parser.add_argument("--matrix", metavar="FILE", help="another compat_matrix.yaml (also $HOOFENV_MATRIX)")
+    parser.add_argument("--matrix", metavar="FILE", type=existing_file,
+                        help="another compat_matrix.yaml (also $HOOFENV_MATRIX)")
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("overrides (refused with the reason when they cannot work)")
-    g.add_argument("--python", metavar="X.Y", help="Python version for the stack, e.g. 3.11")
-    g.add_argument("--torch", metavar="VERSION", help="torch release, e.g. 2.1.2 (or 2.1)")
-    g.add_argument("--cuda", metavar="TAG", help="cpu, cu118, cu121, ... (the PyTorch wheel variant)")
+    g.add_argument("--python", metavar="X.Y", type=override("python"), help="Python version for the stack, e.g. 3.11")
+    g.add_argument("--torch", metavar="VERSION", type=override("torch"), help="torch release, e.g. 2.1.2 (or 2.1)")
+    g.add_argument("--cuda", metavar="TAG", type=override("cuda"),
+                   help="cpu, cu118, cu121, ... (the PyTorch wheel variant)")
     g.add_argument("--allow-build", action="store_true",
                    help="consider stacks whose mmcv is compiled from source when they are newer")
     g.add_argument("--mmcv-source", choices=["wheel", "build"], help="force a prebuilt mmcv wheel or a source build")
-    g.add_argument("--torch-index-url", metavar="URL",
-                   help=f"mirror of the PyTorch index; `{{cuda}}` is replaced by the tag (also ${TORCH_INDEX_ENV})")
-    g.add_argument("--mmcv-base-url", metavar="URL",
+    g.add_argument("--torch-index-url", metavar="URL", type=override("torch_index_url"),
+                   help=f"mirror of the PyTorch index; `{{cuda}}` is replaced by the tag; `none`: torch from PyPI "
+                        f"and its mirrors (also ${TORCH_INDEX_ENV})")
+    g.add_argument("--mmcv-base-url", metavar="URL", type=override("mmcv_base_url"),
                    help=f"mirror of https://download.openmmlab.com (also ${MMCV_BASE_ENV})")
 
 
@@ -53,8 +214,8 @@ def overrides_from(args: argparse.Namespace):
         cuda=getattr(args, "cuda", None),
         allow_build=getattr(args, "allow_build", False),
         mmcv_source=getattr(args, "mmcv_source", None),
-        torch_index_url=getattr(args, "torch_index_url", None) or os.environ.get(TORCH_INDEX_ENV),
-        mmcv_base_url=getattr(args, "mmcv_base_url", None) or os.environ.get(MMCV_BASE_ENV),
+        torch_index_url=getattr(args, "torch_index_url", None) or env_override(TORCH_INDEX_ENV, "torch_index_url"),
+        mmcv_base_url=getattr(args, "mmcv_base_url", None) or env_override(MMCV_BASE_ENV, "mmcv_base_url"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from hoofenv.commands import options as _common
 from hoofenv.errors import UsageError
 
 SHOWN = 10
@@ -16,31 +17,34 @@ def add_parser(sub) -> None:
                                    "writes OUT/predictions.json (COCO results) and OUT/NAME.png. "
                                    "`hoofenv predict --onnx MODEL.onnx IMAGES... -o OUT` runs an exported model "
                                    "with onnxruntime, numpy and Pillow only.")
-    p.add_argument("ckpt", metavar="CKPT", nargs="?", help="a checkpoint from hoofenv train (WORK_DIR/best.pth); "
-                                                          "absent with --onnx")
-    p.add_argument("images", metavar="IMAGES", nargs="*")
-    p.add_argument("-o", "--out", required=True, metavar="DIR")
-    p.add_argument("--bboxes", metavar="FILE", help="COCO JSON (images+annotations) or a list of "
-                                                    "{file_name, bbox: [x, y, w, h]}")
-    p.add_argument("--config", metavar="FILE", help="default: config.py beside CKPT")
-    p.add_argument("--device", default="cpu", help="cpu or cuda:0")
+    p.add_argument("ckpt", metavar="CKPT", nargs="?", type=_common.existing_file,
+                   help="a checkpoint from hoofenv train (WORK_DIR/best.pth); absent with --onnx")
+    p.add_argument("images", metavar="IMAGES", nargs="*", type=_common.existing_file)
+    p.add_argument("-o", "--out", required=True, metavar="DIR", type=_common.dir_to_write)
+    p.add_argument("--bboxes", metavar="FILE", type=_common.existing_file,
+                   help="COCO JSON (images+annotations) or a list of {file_name, bbox: [x, y, w, h]}")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file, help="default: config.py beside CKPT")
+    p.add_argument("--device", default="cpu", type=_common.device, help="cpu, cuda or cuda:N")
     p.add_argument("--export", choices=["onnx"], help="also write OUT/model.onnx (as hoofenv export --onnx does)")
     p.add_argument("--env", metavar="PATH")
-    p.add_argument("--python", metavar="PATH", help="the training env's python; with --onnx, a python with numpy, "
-                                                    "onnxruntime and Pillow")
+    p.add_argument("--python", metavar="PATH", type=_common.existing_file,
+                   help="the training env's python; with --onnx, a python with numpy, onnxruntime and Pillow")
     p.add_argument("--trust-checkpoint", action="store_true",
-                   help="load a checkpoint from elsewhere with weights_only=False (trusted files only)")
+                   help="load CKPT with weights_only=False: it can run code, for files you trust only")
     g = p.add_argument_group("after training (docs/angles.md, docs/labelling.md)")
-    g.add_argument("--onnx", metavar="MODEL.onnx", help="run this exported model instead of a checkpoint: no torch")
-    g.add_argument("--threads", type=int, default=0, metavar="N", help="with --onnx: onnxruntime threads")
+    g.add_argument("--onnx", metavar="MODEL.onnx", type=_common.existing_file,
+                   help="run this exported model instead of a checkpoint: no torch")
+    g.add_argument("--threads", type=_common.count(0), default=0, metavar="N",
+                   help="with --onnx: onnxruntime threads (0: its default)")
     g.add_argument("--angles", action="store_true",
                    help="hoof and pastern angles and the HPA class: OUT/angles.csv, OUT/angles.json, drawn")
     g.add_argument("--angle-points", metavar="SPEC",
                    help="which keypoints the angles use: hoof-side, hpa-points, a JSON file {role: name}, or "
                         "toe=NAME,heel=NAME,hoof_top=NAME,pastern_low=NAME,pastern_high=NAME (default: by name)")
-    g.add_argument("--cvat", metavar="OUT.zip", help="the predictions as a CVAT 'COCO Keypoints 1.0' file (.zip or "
-                                                     ".json) to import as pre-annotations; plus OUT/review.csv")
-    g.add_argument("--visible-score", type=float, default=0.3, metavar="S",
+    g.add_argument("--cvat", metavar="OUT.zip", type=_common.file_to_write,
+                   help="the predictions as a CVAT 'COCO Keypoints 1.0' file (.zip or .json) to import as "
+                        "pre-annotations; plus OUT/review.csv")
+    g.add_argument("--visible-score", type=_common.number(0.0), default=0.3, metavar="S",
                    help="with --cvat: points scored below S are marked occluded (to check), default 0.3")
     p.add_argument("--json", action="store_true", help="print one JSON object for scripts")
     p.set_defaults(func=run)
@@ -101,8 +105,6 @@ def run(args: argparse.Namespace) -> int:
     from hoofenv.export import outputs
     from hoofenv.export.onnx import predict_onnx
 
-    if args.visible_score <= 0 or args.visible_score != args.visible_score:
-        raise UsageError(f"--visible-score {args.visible_score}: a score above 0, e.g. 0.3")
     ckpt, images = _inputs(args)
     mapping = _angle_mapping(args)
     angles_arg = None if not args.angles else ("auto" if mapping is None else json.dumps(mapping))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from hoofenv.commands import options as _common
+
+
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
+
 
 def _size(value: str) -> tuple[int, int]:
     try:
@@ -13,6 +18,8 @@ def _size(value: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"{value!r}: WxH, e.g. 256x256") from None
     if out[0] % 32 or out[1] % 32 or min(out) < 32:
         raise argparse.ArgumentTypeError(f"{value!r}: width and height must be multiples of 32 (CSPNeXt stride)")
+    if max(out) > 4096:
+        raise argparse.ArgumentTypeError(f"{value!r}: at most 4096x4096 (RTMPose trains at 256x256 to 384x288)")
     return out
 
 
@@ -22,22 +29,26 @@ def add_parser(sub) -> None:
         description="Preflight (verify, data check), render the bundled config with absolute paths into the work "
                     "dir and train with MMEngine's Runner in the managed env. Writes best.pth, last.pth, config.py, "
                     "metrics.json, loss.png, metrics.png and report.md. Exit 0 ok, 1 refused or failed.")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder: annotations/{train,val}.json, images/")
-    p.add_argument("--config", metavar="FILE", help="own template with the hoofenv parameter block "
+    p.add_argument("--data", required=True, metavar="DIR", type=_common.existing_dir,
+                   help="dataset folder: annotations/{train,val}.json, images/")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file,
+                   help="own template with the hoofenv parameter block "
                                                     "(default: configs/rtmpose_hoof.py)")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--batch-size", default="auto", metavar="auto|N",
+    p.add_argument("--epochs", type=_common.count(1), default=60, metavar="N")
+    p.add_argument("--batch-size", default="auto", metavar="auto|N", type=_common.auto_or_count(1),
                    help="auto: from GPU memory (8 on CPU), halved and retried on CUDA out of memory")
     p.add_argument("--model", dest="model_size", default="auto", choices=["auto", "t", "s", "m"],
                    help="RTMPose size; auto: by GPU memory (<8 GiB t, <16 GiB s, else m; CPU t)")
     p.add_argument("--input-size", type=_size, default=(256, 256), metavar="WxH", help="default 256x256")
-    p.add_argument("--workers", default="auto", metavar="auto|N", help="data loader workers (auto: cores - 1, max 8)")
-    p.add_argument("--val-interval", type=int, metavar="N", help="validate and checkpoint every N epochs")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--workers", default="auto", metavar="auto|N", type=_common.auto_or_count(0),
+                   help="data loader workers (auto: cores - 1, max 8; 0: load in the training process)")
+    p.add_argument("--val-interval", type=_common.count(1), metavar="N", help="validate and checkpoint every N epochs")
+    p.add_argument("--lr", type=_common.number(0), default=None, metavar="LR",
                    help="base learning rate (AdamW); default 4e-3 x sqrt(batch/256), RTMPose's rate scaled to the batch")
-    p.add_argument("--work-dir", metavar="DIR", help="default work_dirs/hoof_rtmpose-SIZE")
+    p.add_argument("--work-dir", metavar="DIR", type=_common.dir_to_write, help="default work_dirs/hoof_rtmpose-SIZE")
     p.add_argument("--env", metavar="PATH", help="the managed env (default $HOOFENV_ENV or .hoofenv/env)")
-    p.add_argument("--python", metavar="PATH", help="python of a training stack (instead of --env)")
+    p.add_argument("--python", metavar="PATH", type=_common.existing_file,
+                   help="python of a training stack (instead of --env)")
     g = p.add_argument_group("runs and checkpoints")
     g.add_argument("--resume", action="store_true", help="continue the work dir's last run exactly")
     g.add_argument("--from", dest="from_ckpt", metavar="CKPT",
@@ -45,16 +56,18 @@ def add_parser(sub) -> None:
     g.add_argument("--pretrained", default="default", metavar="PATH|none",
                    help="backbone: default = the official CSPNeXt checkpoint (torch hub cache), a file, or none")
     g.add_argument("--trust-checkpoint", action="store_true",
-                   help="load --from/--pretrained files with weights_only=False (they can run code: trusted only)")
-    g.add_argument("--seed", type=int, default=21)
+                   help="load the --from/--pretrained file (with --resume: the work dir's last checkpoint) with "
+                        "weights_only=False: it can run code, for files you trust only")
+    g.add_argument("--seed", type=_common.count(0, SEED_MAX), default=21, metavar="N")
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    g.add_argument("--stop-after-epoch", type=int, help=argparse.SUPPRESS)
+    g.add_argument("--stop-after-epoch", type=_common.count(1), help=argparse.SUPPRESS)
     d = p.add_argument_group("hardware")
-    d.add_argument("--gpus", type=int, default=1, help="GPUs per node; >1 launches through torchrun")
-    d.add_argument("--nnodes", type=int, default=1)
-    d.add_argument("--node-rank", type=int, default=0)
-    d.add_argument("--master-addr", default="127.0.0.1")
-    d.add_argument("--master-port", type=int, default=29500)
+    d.add_argument("--gpus", type=_common.count(1), default=1, metavar="N",
+                   help="GPUs per node; >1 launches through torchrun")
+    d.add_argument("--nnodes", type=_common.count(1), default=1, metavar="N")
+    d.add_argument("--node-rank", type=_common.count(0), default=0, metavar="N", help="0 to --nnodes - 1")
+    d.add_argument("--master-addr", default="127.0.0.1", type=_common.host, metavar="HOST")
+    d.add_argument("--master-port", type=_common.count(1, 65535), default=29500, metavar="PORT")
     d.add_argument("--amp", action="store_true", help="mixed precision (CUDA GPUs with tensor cores benefit)")
     p.add_argument("--skip-verify", action="store_true", help="skip the `hoofenv verify` preflight")
     p.add_argument("-v", "--verbose", action="store_true", help="show MMEngine's full log")
@@ -62,8 +75,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hoofenv.errors import UsageError
     from hoofenv.train.options import TrainOptions
     from hoofenv.train.run import train
+
+    if args.node_rank >= args.nnodes:
+        raise UsageError(f"--node-rank {args.node_rank} with --nnodes {args.nnodes}: ranks run from 0 to "
+                         f"{args.nnodes - 1}", hint="give each node its own --node-rank below --nnodes")
 
     opts = TrainOptions(
         data=args.data, work_dir=args.work_dir, config=args.config, epochs=args.epochs, batch_size=args.batch_size,
@@ -112,6 +130,7 @@ TEXT = {
     "oom": lambda e: f"oom batch_size={e['batch_size']}",
     "retry": lambda e: f"CUDA out of memory at batch {e['batch']}; retrying with batch {e['new_batch']}",
     "checkpoint-refused": lambda e: f"checkpoint refused by torch's weights_only load: {e.get('path')}",
+    "not-a-checkpoint": lambda e: f"not a checkpoint: {e.get('path')}",
     "done": lambda e: f"done: {e['work_dir']}",
     "report": lambda e: f"report: {e['path']}",
 }

@@ -15,12 +15,17 @@ def add_parser(sub) -> None:
     _common.add_json(p)
     where = p.add_mutually_exclusive_group()
     where.add_argument("--env", metavar="PATH", help="environment to verify (default .hoofenv/env, or $HOOFENV_ENV)")
-    where.add_argument("--python", metavar="PATH", help="verify the environment of this interpreter instead")
-    p.add_argument("--plan", metavar="FILE", help="plan to compare with (default <env>/hoofenv-plan.json)")
-    p.add_argument("--config", metavar="FILE", help="training config whose type= entries must resolve")
-    p.add_argument("--data", metavar="ANN.json", help="also run `hoofenv data check` on this annotation file")
+    where.add_argument("--python", metavar="PATH", type=_common.existing_file,
+                       help="verify the environment of this interpreter instead")
+    p.add_argument("--plan", metavar="FILE", type=_common.existing_file,
+                   help="plan to compare with (default <env>/hoofenv-plan.json)")
+    p.add_argument("--config", metavar="FILE", type=_common.existing_file,
+                   help="training config whose type= entries must resolve")
+    p.add_argument("--data", metavar="ANN.json", type=_common.existing_file,
+                   help="also run `hoofenv data check` on this annotation file")
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids (e.g. mmcv.ops,registry.types)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="seconds per check (default 120)")
+    p.add_argument("--timeout", type=_common.number(0), default=120.0, metavar="S",
+                   help="seconds per check (default 120)")
     p.set_defaults(func=run)
 
 
@@ -45,9 +50,6 @@ def run(args: argparse.Namespace) -> int:
                            code="env-missing")
     plan_path = Path(args.plan) if args.plan else Environment(env_path).plan_file
     plan = Plan.load(plan_path).to_dict() if args.plan or plan_path.exists() else None
-    for name, value in (("--config", args.config), ("--data", args.data)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{name} {value}: no such file")
     only = [i.strip() for i in args.only.split(",")] if args.only else None
     unknown = [i for i in only or [] if i not in BY_ID]
     if unknown:

@@ -89,6 +89,7 @@ def ensure_onnx(python: Path, emit: Emit, install: bool = True) -> None:
 def export(ckpt: str, out: str, config: str | None = None, env: str | None = None, python: str | None = None,
            device: str = "cpu", trust_checkpoint: bool = False, install: bool = True, emit: Emit | None = None) -> Path:
     """CKPT -> OUT.onnx with the metadata onnx_runner reads; returns OUT."""
+    from hoofenv.train.checkpoints import EVENTS, checkpoint_error
     from hoofenv.train.options import TrainOptions
     from hoofenv.train.predict import find_config
     from hoofenv.train.preflight import stack_python
@@ -109,16 +110,22 @@ def export(ckpt: str, out: str, config: str | None = None, env: str | None = Non
         args.append("--trust-checkpoint")
     lines: list[str] = []
     reasons: list[str] = []
+    refused: list[dict] = []
 
     def on_event(event: dict) -> None:
-        if event["event"] in ("export-unsupported", "checkpoint-refused"):
-            reasons.append(event.get("message") or f"torch refused {event.get('path')} (weights_only)")
+        if event["event"] in EVENTS:
+            refused.append(event)
+        elif event["event"] == "export-unsupported":
+            reasons.append(str(event.get("message")))
         emit(event)
 
     rc = inenv.stream(inenv.command(py, "predict", args), on_event, lambda text: lines.append(text) and None)
-    if rc == protocol.EXIT_CHECKPOINT_REFUSED:
-        raise HoofenvError(f"torch refused to load {ckpt} with weights_only=True", causes=reasons,
-                           hint="pass --trust-checkpoint if you trust where it came from", code="checkpoint-refused")
+    refusal = checkpoint_error(rc, refused[-1] if refused else None,
+                               f"hoofenv export {ckpt} --onnx {out} --trust-checkpoint")
+    if refusal:
+        raise refusal
+    if rc == protocol.EXIT_USAGE and reasons:
+        raise UsageError(f"cannot export {ckpt} for the ONNX runner", causes=reasons, code="export-failed")
     if rc != protocol.EXIT_OK or not target.is_file():
         raise HoofenvError(f"ONNX export failed (exit {rc})", causes=reasons,
                            output=[t for t in lines if t.strip()][-12:], code="export-failed")

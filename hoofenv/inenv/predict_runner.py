@@ -11,7 +11,6 @@ keypoints (and with --angles the hoof angles) drawn (results.py, drawing.py: sha
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from . import checkpoint, drawing, protocol, results
@@ -30,32 +29,6 @@ def parse_args(argv: list[str] | None):
                     help="write the model as ONNX there (hoofenv export); without PATH: DIR/model.onnx")
     ap.add_argument("--angles", help="auto, or a JSON object of role -> keypoint name: draw the hoof angles")
     return ap.parse_args(argv)
-
-
-def guard_torch_load(ckpt_path: str, trusted: bool) -> None:
-    """weights_only=True under checkpoint.py's allow-list; weights_only=False only for a --trust-checkpoint file.
-    A refusal ends the program with protocol.EXIT_CHECKPOINT_REFUSED."""
-    import torch
-
-    checkpoint.allow_mmengine_globals()
-    from .train_runner import allow_numpy_dtypes
-
-    allow_numpy_dtypes()
-    original = torch.load
-
-    def load(f, *a, **kw):
-        name = str(Path(f).resolve()) if isinstance(f, (str, os.PathLike)) else None
-        if name == ckpt_path and trusted and "weights_only" not in kw:
-            kw["weights_only"] = False
-        try:
-            return original(f, *a, **kw)
-        except Exception as exc:  # noqa: BLE001
-            if "Weights only load failed" in str(exc):
-                protocol.emit("checkpoint-refused", path=name)
-                raise SystemExit(protocol.EXIT_CHECKPOINT_REFUSED) from exc
-            raise
-
-    torch.load = load
 
 
 def predict_image(model, image_id: int, image: str, boxes: dict, roles, out: Path) -> tuple | None:
@@ -125,8 +98,9 @@ def predict_all(model, args, out: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ckpt_path = str(Path(args.checkpoint).resolve())
-    guard_torch_load(ckpt_path, trusted=args.trust_checkpoint)
+    # hoofenv's own checkpoints (recorded where they were saved) load with numpy types and HistoryBuffer, others
+    # with numpy types, all under weights_only; --trust-checkpoint: weights_only=False for this file
+    checkpoint.install([args.checkpoint] if args.trust_checkpoint else [])
     from mmpose.apis import init_model
 
     model = init_model(args.config, args.checkpoint, device=args.device)

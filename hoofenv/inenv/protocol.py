@@ -19,8 +19,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_OOM = 3  # CUDA out of memory: the caller may halve the batch
-EXIT_CHECKPOINT_REFUSED = 4  # torch's weights_only load refused a checkpoint from elsewhere
+EXIT_CHECKPOINT_REFUSED = 4  # torch's weights_only load refused a checkpoint (event `checkpoint-refused`)
 EXIT_MISSING_PACKAGE = 5  # an optional package (onnx) is absent; what could be done was done
+EXIT_NOT_A_CHECKPOINT = 6  # a file given as a checkpoint is not one (event `not-a-checkpoint`)
 
 # A check's outcome; skip and warn count as passed.
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"

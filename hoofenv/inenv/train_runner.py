@@ -1,8 +1,9 @@
 """One training run inside the managed env: `ENV_PYTHON hoofenv/inenv/launch.py train CONFIG --work-dir DIR ...`.
 
 It adds to MMEngine's Runner, without changing the config:
-- checkpoint loading under torch >= 2.6 (weights_only): hoofenv's own checkpoints (inside the work dir) load under
-  checkpoint.py's safe-globals allow-list; others keep weights_only unless --trust-checkpoint;
+- checkpoint loading under torch's weights_only rules (checkpoint.install): each checkpoint it saves is recorded in
+  WORK_DIR/.hoofenv-checkpoints.json; recorded files load with numpy types and HistoryBuffer allowed (data only),
+  others with numpy types only, --trust-checkpoint files with weights_only=False;
 - a progress hook: an `epoch` event per epoch with its ETA, `val` events with metrics, WORK_DIR/metrics.json per
   epoch, curves as PNG;
 - protocol.EXIT_OOM with an `oom` event on CUDA out of memory (hoofenv halves the batch or explains).
@@ -31,45 +32,19 @@ class StopAfterEpoch(Exception):
 
 
 # --------------------------------------------------------------------------------------------- checkpoint safety
-def install_checkpoint_policy(work_dir: Path, trusted: list[str]) -> None:
-    """torch.load keeps weights_only=True (torch >= 2.6 default). Files written by hoofenv in the work dir load
-    under checkpoint.py's safe-globals allow-list (numpy arrays, HistoryBuffer...); --trust-checkpoint files load
-    with weights_only=False."""
-    import torch
+def record_saves(runner, rank: int) -> None:
+    """After each checkpoint the Runner saves (CheckpointHook: epoch_N.pth, best_*.pth), put its sha256 in the
+    manifest of its folder (checkpoint.record): what marks it as hoofenv's own when it is loaded again. MMEngine has
+    no after-save hook; Runner.save_checkpoint is the one call every save goes through."""
+    save = runner.save_checkpoint
 
-    checkpoint.allow_mmengine_globals()
-    allow_numpy_dtypes()
-    trusted_set = {str(Path(t).resolve()) for t in trusted}
-    original = torch.load
+    def save_checkpoint(out_dir, filename, *args, **kwargs):
+        save(out_dir, filename, *args, **kwargs)
+        path = Path(out_dir) / filename
+        if rank == 0 and path.is_file():
+            checkpoint.record(path)
 
-    def load(f, *args, **kwargs):
-        name = str(Path(f).resolve()) if isinstance(f, (str, os.PathLike)) else None
-        if name and "weights_only" not in kwargs and name in trusted_set:
-            kwargs["weights_only"] = False
-        try:
-            return original(f, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            if "Weights only load failed" in str(exc) and name:
-                protocol.emit("checkpoint-refused", path=name,
-                              why="torch loads checkpoints with weights_only=True and this file holds other "
-                                  "Python objects")
-                raise SystemExit(protocol.EXIT_CHECKPOINT_REFUSED) from exc
-            raise
-
-    torch.load = load
-
-
-def allow_numpy_dtypes() -> None:
-    """Every numpy dtype class (data-only types): checkpoint.py's list lacks some that real runs write
-    (numpy.dtypes.UInt8DType in the resumable checkpoints of mmengine 0.10.7 + numpy 1.26)."""
-    import torch
-
-    try:
-        import numpy.dtypes as nd
-    except ImportError:
-        return
-    torch.serialization.add_safe_globals(
-        [getattr(nd, n) for n in dir(nd) if n.endswith("DType") and isinstance(getattr(nd, n), type)])
+    runner.save_checkpoint = save_checkpoint
 
 
 # ------------------------------------------------------------------------------------------------ progress hook
@@ -92,10 +67,12 @@ def make_progress_hook(work_dir: Path, stop_after: int | None):
             if self.path.exists():  # --resume: keep the epochs before the resume point
                 try:
                     old = json.loads(self.path.read_text()).get("epochs", [])
-                except (ValueError, OSError):
+                except (ValueError, OSError, AttributeError, RecursionError):
                     old = []
-                self.epochs = [e for e in old if e.get("epoch", 0) <= runner.epoch]
-                self.durations = [e["seconds"] for e in self.epochs if "seconds" in e]
+                old = old if isinstance(old, list) else []  # a damaged file loses its history, not the run
+                self.epochs = [e for e in old if isinstance(e, dict) and isinstance(e.get("epoch"), int)
+                               and e["epoch"] <= runner.epoch]
+                self.durations = [e["seconds"] for e in self.epochs if isinstance(e.get("seconds"), (int, float))]
             protocol.emit("start", max_epochs=runner.max_epochs, iterations=len(runner.train_dataloader),
                           start_epoch=runner.epoch + 1)
 
@@ -231,6 +208,7 @@ def finish(work_dir: Path) -> None:
                 import shutil
 
                 shutil.copy2(target, link)
+                checkpoint.record(link)
     plot_curves(work_dir)
     from . import angle_metric
 
@@ -263,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.resume = bool(args.resume)
     cfg.load_from = args.load_from
     if not args.bare:
-        install_checkpoint_policy(work_dir, args.trust_checkpoint)
+        checkpoint.install(args.trust_checkpoint)
     rank = int(os.environ.get("RANK", "0"))
     if args.resume and not (work_dir / "last_checkpoint").exists():
         protocol.emit("nothing-to-resume", work_dir=str(work_dir))
@@ -280,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(original)
         os.replace(tmp, rendered)
     if not args.bare:
+        record_saves(runner, rank)
         runner.register_hook(make_progress_hook(work_dir, args.stop_after_epoch), "LOWEST")
         if rank == 0:
             atomic_json(work_dir / "run_info.json", run_info())

@@ -572,14 +572,12 @@ def check_registry_types():
 # -------------------------------------------------------------------------------- checkpoint.roundtrip
 
 
-def check_checkpoint_roundtrip():
-    import tempfile
-
+def _runner_like_checkpoint() -> dict:
+    """What mmengine's Runner.save_checkpoint writes: weights, numpy meta, the message hub, the optimizer."""
+    import numpy as np
     import torch
     from mmengine.logging import MessageHub
-    from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint, weights_to_cpu
-
-    from . import checkpoint as ck
+    from mmengine.runner.checkpoint import weights_to_cpu
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     optim = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -589,45 +587,65 @@ def check_checkpoint_roundtrip():
     for i in range(3):
         hub.update_scalar("train/loss", 0.5 / (i + 1))
     hub.update_info("iter", 3)
-    import numpy as np
+    return {"meta": {"epoch": 1, "iter": 3, "seed": np.int64(0), "experiment_name": "verify", "mmengine_version": "x",
+                     "dataset_meta": {"flip_indices": np.array([1, 0])}},
+            "state_dict": weights_to_cpu(model.state_dict()), "message_hub": hub.state_dict(),
+            "optimizer": optim.state_dict(), "param_schedulers": []}
 
-    checkpoint = {  # what mmengine's Runner.save_checkpoint writes
-        "meta": {"epoch": 1, "iter": 3, "seed": np.int64(0), "experiment_name": "verify", "mmengine_version": "x",
-                 "dataset_meta": {"flip_indices": np.array([1, 0])}},
-        "state_dict": weights_to_cpu(model.state_dict()),
-        "message_hub": hub.state_dict(),
-        "optimizer": optim.state_dict(),
-        "param_schedulers": [],
-    }
+
+def check_checkpoint_roundtrip():
+    """hoofenv's checkpoint policy under the installed torch: a Runner checkpoint saved the way hoofenv saves it
+    (HistoryBuffer as data, sha256 recorded) holds no callable-reaching global and resumes through mmengine's own
+    load; the same file copied elsewhere (not recorded) is refused, as torch's defaults refuse it."""
+    import shutil
+    import tempfile
+
+    import torch
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+
+    from . import checkpoint as ck
+
+    if not hasattr(torch.serialization, "safe_globals"):
+        return ok(f"torch {torch.__version__} has no safe_globals context: checkpoints load with this torch's "
+                  "default (weights_only=False), as before hoofenv's policy (docs/train.md)")
+    ck.data_only_history_buffer()
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "epoch_1.pth")
-        save_checkpoint(checkpoint, path)
-        plain = "plain load works"
-        needed = ck.needs_remedy(torch.__version__)
+        path = os.path.join(tmp, "work", "epoch_1.pth")
+        os.makedirs(os.path.dirname(path))
+        save_checkpoint(_runner_like_checkpoint(), path)
+        ck.record(path)
+        callables = sorted(set(ck.discover_globals(path)) & ck.NEVER_ALLOWED)
+        if callables:
+            return fail(f"a checkpoint saved as hoofenv saves it still holds {callables}", _reinstall_hint())
+        plain = "plain torch.load loads it"
         try:
             _load_checkpoint(path, map_location="cpu")  # the call Runner.resume makes (mmengine 0.10.7)
         except Exception as exc:  # noqa: BLE001
-            if "weights_only" not in str(exc) and "Weights only" not in str(exc):
+            if "Weights only" not in str(exc):
                 return fail(f"loading a Runner checkpoint failed: {_last_line(exc)}", _reinstall_hint())
-            plain = f"plain torch.load fails under torch {torch.__version__} (weights_only=True)"
-        else:
-            if needed:
-                plain = f"plain torch.load already works under torch {torch.__version__}"
+            plain = f"plain torch.load refuses it under torch {torch.__version__} (weights_only=True)"
+        foreign = os.path.join(tmp, "elsewhere.pth")
+        shutil.copy(path, foreign)
         try:
-            loaded = ck.safe_load(path, map_location="cpu")
-            ck.allow_mmengine_globals()
-            resumed = _load_checkpoint(path, map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            return fail(f"{plain}, and the remedy (hoofenv.inenv.checkpoint) failed too: {_last_line(exc)}",
-                        "report this: the allow-list in hoofenv/checkpoint.py misses a global "
-                        "(meanwhile TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for checkpoints you wrote yourself)")
+            with ck.policy():
+                resumed = _load_checkpoint(path, map_location="cpu")
+                try:
+                    _load_checkpoint(foreign, map_location="cpu")
+                    return fail("a copy outside the work dir (sha256 not recorded there) loaded with HistoryBuffer "
+                                "allowed", "report this: hoofenv/inenv/checkpoint.py keys trust on the manifest")
+                except ck.Refused:
+                    pass
+        except (ck.Refused, ck.NotACheckpoint) as exc:
+            return fail(f"{plain}, and hoofenv's policy refused it too: {exc}",
+                        "report this: the data-only allow-list in hoofenv/inenv/checkpoint.py misses a type")
         hub2 = MessageHub.get_instance("hoofenv-verify-2")
         hub2.load_state_dict(resumed["message_hub"])
         got = hub2.get_scalar("train/loss").current()
-        if abs(got - 0.5 / 3) > 1e-9 or set(loaded["state_dict"]) != set(checkpoint["state_dict"]):
-            return fail(f"{plain}; the remedy loaded, but the message hub came back as {got}", _reinstall_hint())
-    return ok(f"{plain}; the remedy hoofenv train applies (weights_only=True + {len(ck.MMENGINE_CHECKPOINT_GLOBALS)} "
-              "allow-listed globals) resumes model, optimizer and message hub")
+        if abs(got - 0.5 / 3) > 1e-9 or "0.weight" not in resumed["state_dict"]:
+            return fail(f"{plain}; the policy loaded it, but the message hub came back as {got}", _reinstall_hint())
+    return ok(f"{plain}; hoofenv's policy (weights_only=True + numpy data types + HistoryBuffer for files it recorded, "
+              "no callables) resumes model, optimizer and message hub, and refuses the same file from elsewhere")
 
 
 

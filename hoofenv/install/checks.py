@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -27,9 +26,9 @@ def env_is_good(env: Path, plan: Plan) -> list[str]:
     if not pf.exists():
         return [f"{pf} is missing (not a finished hoofenv install)"]
     try:
-        if lockmod.stack_of(json.loads(pf.read_text())) != lockmod.stack_of(plan):
+        if lockmod.stack_of(Plan.load(pf)) != lockmod.stack_of(plan):
             problems.append(f"{pf} records another plan")
-    except (OSError, json.JSONDecodeError):
+    except HoofenvError:  # damaged or hand-edited: not a finished install of this plan
         problems.append(f"{pf} is unreadable")
     return problems + package_problems(env, plan)
 

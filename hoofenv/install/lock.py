@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hoofenv import __version__
+from hoofenv.machine import typed
 from hoofenv.machine.environment import Environment, canonical
 from hoofenv.errors import HoofenvError
 from hoofenv.files import atomic_write_text
@@ -58,19 +59,63 @@ def facts_summary(facts) -> dict:
             "gpus": [g.name for g in nv.gpus] if nv else []}
 
 
+@dataclasses.dataclass
+class _Entry:
+    name: str
+    version: str
+    file: str | None = None
+    url: str | None = None
+    index: str | None = None
+    sha256: str | None = None
+
+
+@dataclasses.dataclass
+class _LockSources:
+    find_links: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class _Lock:
+    """The fields of a lock that `install --locked` reads; checked on read so that none fails later."""
+
+    lock_version: int
+    plan: dict
+    packages: list[_Entry]
+    sources: _LockSources = dataclasses.field(default_factory=_LockSources)
+
+
 def read(path: Path) -> dict:
+    regenerate = f"regenerate it: `mv {path} {path}.bad && hoofenv install`"
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
     except FileNotFoundError as exc:
         raise HoofenvError(f"--locked: no lock file at {path}", hint="create it with `hoofenv install` first",
                            code="no-lock", exit_code=1) from exc
-    except json.JSONDecodeError as exc:
-        raise HoofenvError(f"{path} is not a hoofenv lock", [str(exc)],
-                           hint=f"regenerate it: `mv {path} {path}.bad && hoofenv install`", code="lock-invalid",
+    except OSError as exc:
+        raise HoofenvError(f"cannot read the lock file {path}", [exc.strerror or str(exc)], hint=regenerate,
+                           code="lock-invalid", exit_code=2) from exc
+    except (ValueError, RecursionError) as exc:  # JSON, UTF-8, nesting
+        raise HoofenvError(f"{path} is not a hoofenv lock", [str(exc)[:200]], hint=regenerate, code="lock-invalid",
                            exit_code=2) from exc
-    if data.get("lock_version") != LOCK_VERSION or "packages" not in data:
+
+    def bad(where: str, why: str) -> HoofenvError:
+        return HoofenvError(f"invalid lock {path}: field `{where or '(top level)'}` {why}", hint=regenerate,
+                            code="lock-invalid", exit_code=2)
+
+    if isinstance(data, dict) and data.get("lock_version") != LOCK_VERSION:
         raise HoofenvError(f"{path}: lock_version {data.get('lock_version')!r} is not {LOCK_VERSION}",
                            hint="regenerate it with `hoofenv install`", code="lock-invalid", exit_code=2)
+    lock = typed.build(_Lock, data, bad)
+    for i, entry in enumerate(lock.packages):
+        if entry.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
+            raise bad(f"packages[{i}].sha256", "is not a sha256 in hex")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", entry.name) or not re.fullmatch(r"[\w.!+-]+",
+                                                                                             entry.version):
+            raise bad(f"packages[{i}]", f"`{entry.name}` `{entry.version}` is not a distribution and its version")
+    try:
+        Plan.from_dict(data["plan"], f"{path} (its `plan`)")
+    except HoofenvError as err:
+        raise HoofenvError(err.message, hint=regenerate, code="lock-invalid", exit_code=2) from None
     return data
 
 

@@ -4,6 +4,11 @@ The build runs in its own build venv holding the plan's `build.torch_headers` to
 against torch >= 2.14 headers, which need C++20; the wheel built against 2.13.0 loads under 2.14.1, measured),
 numpy, setuptools<81, wheel, ninja and psutil, then
 `MMCV_WITH_OPS=1 FORCE_CUDA=0|1 MAX_JOBS=N pip wheel mmcv==V --no-build-isolation --no-deps -w OUT`.
+
+One build per key at a time: the build and every write into the key's cache folder hold `build/<key>.lock` (an
+fcntl lock, gone with its process). A second install that needs the same key waits, then finds the wheel the
+first one cached and builds nothing. A wheel enters the cache only complete (a temp folder, renamed into place),
+and the build folder or temp folder of a killed build is reclaimed by the next holder of the lock.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 from hoofenv.errors import HoofenvError
 from hoofenv.files import atomic_write_text
+from hoofenv.install import mutex
 from hoofenv.install.installers import Installer
 from hoofenv.install.recipe import Step
 from hoofenv.install.runner import Progress, run_steps
@@ -77,35 +83,51 @@ def build_constraints(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def key_lock(cached: CachedWheel, on_wait=None):
+    """Held while building or caching the wheel of this key."""
+    return mutex.held(cache_root() / "build" / f"{cached.key}.lock", f"the mmcv build for {cached.key}", on_wait)
+
+
+def _leftovers(cached: CachedWheel) -> list[Path]:
+    """What a killed build or store of this key left: its build folder and temp folders (call with the lock)."""
+    found = [build_dir(cached)] if build_dir(cached).exists() else []
+    wheels = cached.folder.parent
+    if wheels.is_dir():
+        found += [p for p in wheels.iterdir() if p.name.startswith((f".{cached.key}.tmp", f".{cached.key}.old",
+                                                                      f"{cached.key}.tmp"))]
+    return found
+
+
 def store(cached: CachedWheel, built: Path, plan: Plan, seconds: float) -> Path:
-    """Move the built wheel into the cache atomically (a temp folder renamed into place)."""
+    """Move the built wheel into the cache atomically (a temp folder renamed into place). Call with key_lock held."""
     wheels = sorted(built.glob("mmcv-*.whl"))
     if not wheels:
         raise HoofenvError("the mmcv build finished but wrote no wheel", [f"looked in {built}"], code="build-no-wheel")
-    tmp = cached.folder.with_name(cached.folder.name + f".tmp{os.getpid()}")
+    tmp = cached.folder.with_name(f".{cached.key}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     shutil.copy2(wheels[0], tmp / wheels[0].name)
-    (tmp / "hoofenv-build.json").write_text(json.dumps(
+    atomic_write_text(tmp / "hoofenv-build.json", json.dumps(
         {"key": cached.key, "mmcv": plan.mmcv.version, "torch": plan.torch, "cuda": plan.cuda, "python": plan.python,
          "build": plan.to_dict()["mmcv"]["build"], "seconds": round(seconds, 1)}, indent=2))
+    old = None
     if cached.folder.exists():
-        shutil.rmtree(cached.folder)
+        old = cached.folder.with_name(f".{cached.key}.old{os.getpid()}")
+        os.replace(cached.folder, old)
     os.replace(tmp, cached.folder)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
     return cached.folder / wheels[0].name
 
 
 def seed(plan: Plan, wheel: Path) -> Path:
-    """Put an already-built mmcv wheel into the cache under the plan's key (`hoofenv install --mmcv-wheel`)."""
+    """Put an already-built mmcv wheel (a file, or a folder holding one) into the cache under the plan's key
+    (`hoofenv install --mmcv-wheel`)."""
     cached = lookup(plan)
-    return store(cached, wheel.parent if wheel.is_file() else wheel, plan, 0.0) if wheel.is_dir() else \
-        _store_file(cached, wheel, plan)
-
-
-def _store_file(cached: CachedWheel, wheel: Path, plan: Plan) -> Path:
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy2(wheel, Path(tmp) / wheel.name)
-        return store(cached, Path(tmp), plan, 0.0)
+    with key_lock(cached), tempfile.TemporaryDirectory() as tmp:
+        if wheel.is_file():
+            shutil.copy2(wheel, Path(tmp) / wheel.name)
+        return store(cached, wheel if wheel.is_dir() else Path(tmp), plan, 0.0)
 
 
 def build_dir(cached: CachedWheel) -> Path:
@@ -113,16 +135,31 @@ def build_dir(cached: CachedWheel) -> Path:
 
 
 def build(plan: Plan, steps: list[Step], cached: CachedWheel, progress: Progress) -> list[dict]:
-    """Run the build steps and move the wheel into the cache; the build folder is removed either way it ends."""
+    """Build the wheel and cache it, once per key: under the key's lock, a wheel that another install cached while
+    this one waited is used as it is; what an earlier build left (killed, or failed: its log is kept for the error
+    message) is removed first; the build folder goes once the wheel is cached."""
+    with key_lock(cached, lambda text: progress.note(text, "warn")):
+        if cached.wheel:
+            progress.note(f"mmcv {plan.mmcv.version}: built meanwhile by another install; using the cached wheel "
+                          f"{cached.wheel}", "ok")
+            return []
+        left = _leftovers(cached)
+        if left:
+            progress.note("removed what an earlier, unfinished mmcv build left: " + ", ".join(str(p) for p in left))
+            for path in left:
+                shutil.rmtree(path, ignore_errors=True)
+        return _build(plan, steps, cached, progress)
+
+
+def _build(plan: Plan, steps: list[Step], cached: CachedWheel, progress: Progress) -> list[dict]:
     b = plan.mmcv.build
     progress.note(f"mmcv {plan.mmcv.version}: no cached wheel for {cached.key}; building it (about {b.minutes} min, "
                   f"MAX_JOBS={b.max_jobs}); cached for next time in {cached.folder}")
     where = build_dir(cached)
-    shutil.rmtree(where, ignore_errors=True)
     (where / "out").mkdir(parents=True)
     atomic_write_text(where / "constraints.txt", build_constraints(plan))
     t0 = time.monotonic()
-    results = run_steps(steps, progress, where / "logs", None, "mmcv build")
+    results = run_steps(steps, progress, where / "logs", None, "mmcv build")  # a failure keeps the log it names
     wheel = store(cached, where / "out", plan, time.monotonic() - t0)
     shutil.rmtree(where, ignore_errors=True)
     progress.note(f"mmcv wheel built in {time.monotonic() - t0:.0f}s and cached: {wheel}", "ok")

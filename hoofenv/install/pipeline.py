@@ -1,10 +1,13 @@
 """`hoofenv install`: a plan -> a working env, staged and switched so that a failure never breaks a working one
-(staging.py says how). The sections of `install()`: 1. nothing to do?  2. where it goes  3. where mmcv comes
-from  4. room  5. the steps  6. one opencv flavour, no chumpy  7. record, lock, switch."""
+(staging.py says how). `install()` refuses an env path hoofenv may not touch (machine/ownership.py) before any
+change, then holds the env's install lock; the sections of `_install()`: 1. nothing to do?  2. where it goes, and
+what earlier installs left  3. where mmcv comes from  4. clear stale stages, room, mark the stage  5. the steps
+6. one opencv flavour, no chumpy  7. record, lock, switch."""
 
 from __future__ import annotations
 
-import shutil
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +22,17 @@ from hoofenv.install.checks import check_disk, env_is_good, needed_gib, package_
 from hoofenv.install.download import download
 from hoofenv.install.installers import Installer
 from hoofenv.install.recipe import Step
-from hoofenv.install.runner import Progress, read_state, run_steps
+from hoofenv.install.runner import FAULT_ENV, Progress, read_state, run_steps
 from hoofenv.install.sources import Sources
-from hoofenv.install.staging import STATE, base_python, current_env, free_stage, stack_id, stage_root, switch
+from hoofenv.install.staging import (STATE, base_python, checked_env, choose_stage, claim, clear_half_venv,
+                                     current_env, install_lock, remove_previous, stack_id, stage_root, stale, sweep,
+                                     switch)
 from hoofenv.machine.environment import Environment
+from hoofenv.machine.ownership import LOGS_DIR, PIP_CONF_HEADER
 from hoofenv.paths import cache_root
 from hoofenv.stack.plan import Plan
 
-PIP_CONF = ("# written by hoofenv install: pip (and `mim install`, which runs pip) in this env keeps the plan's pins\n"
+PIP_CONF = (PIP_CONF_HEADER + ": pip (and `mim install`, which runs pip) in this env keeps the plan's pins\n"
             "[global]\nconstraint = {constraints}\n")
 
 
@@ -74,21 +80,33 @@ class Mmcv:
 def install(plan: Plan, facts, opts: Options, progress: Progress | None = None) -> dict:
     progress = progress or Progress()
     plan, locked = _effective_plan(plan, opts)
-    installer = Installer.choose(opts.installer, opts.sources)
     if opts.download_to:
+        installer = Installer.choose(opts.installer, opts.sources)
         return download(plan, installer, Path(opts.download_to), progress, dry_run=opts.dry_run,
                         mmcv_wheel=opts.mmcv_wheel)
-    env = current_env() if opts.current else Environment.default(opts.env).path
+    env = current_env() if opts.current else checked_env(opts.env)  # refused before any change, dry-run included
+    installer = Installer.choose(opts.installer, opts.sources)
+    if opts.dry_run:
+        return _install(plan, facts, opts, locked, installer, env, progress)
+    with install_lock(env, lambda text: progress.note(text, "warn")):
+        if not opts.current:
+            checked_env(str(env))  # again: an install we waited for may have changed it
+        return _install(plan, facts, opts, locked, installer, env, progress)
+
+
+def _install(plan: Plan, facts, opts: Options, locked: dict | None, installer: Installer, env: Path,
+             progress: Progress) -> dict:
     live = env if opts.current else (env.resolve() if env.exists() else None)
     result: dict = {"ok": True, "installer": installer.kind, "changed": False, "steps": [], "env": str(env)}
     # 1. nothing to do?
     if live is not None and not opts.dry_run and _already_done(env, live, plan, facts, opts, locked, installer,
                                                                progress):
         return result | {"noop": True, "lock": str(opts.lock_path)}
-    # 2. where it goes
+    # 2. where it goes; what is left of earlier installs
     sid = stack_id(plan, installer, locked)
-    target = Target(env, live, env if opts.current else free_stage(env, sid, live), opts.current)
-    logs = (cache_root() / "logs" / sid) if opts.current else target.stage / ".hoofenv-logs"
+    target = _target(env, live, sid, plan, locked, opts, progress)
+    old, foreign = ([], []) if opts.current else stale(env, [p for p in (live, target.stage) if p])
+    logs = (cache_root() / "logs" / sid) if opts.current else target.stage / LOGS_DIR
     # 3. mmcv
     mmcv = _mmcv_source(plan, opts, locked, installer, progress)
     py, py_steps, py_how = base_python(plan, installer)
@@ -100,11 +118,14 @@ def install(plan: Plan, facts, opts: Options, progress: Progress | None = None) 
         main = _main_steps(plan, installer, target, mmcv, locked)
         return result | {"dry_run": True, "python": py_how, "stage": str(target.stage), "lock": str(opts.lock_path),
                          "steps": [s.to_dict() for s in py_steps + mmcv.build_steps + venv_steps + main],
-                         "constraints": recipe.constraints_text(plan)}
-    # 4. room
+                         "constraints": recipe.constraints_text(plan), "would_remove": [str(p) for p, _ in old]}
+    # 4. room, once the stale stages are gone; the stage, marked before its first step
+    result["removed"] = _clean(env, old, foreign, progress)
     if opts.min_free_gib is not None or not opts.current:
         need = opts.min_free_gib if opts.min_free_gib is not None else needed_gib(plan, bool(mmcv.build_steps))
         check_disk([target.stage.parent if not opts.current else target.stage, cache_root()], need)
+    if not opts.current:
+        claim(target.stage, env, sid)
     progress.note(f"Installing into {env} ({'in place' if opts.current else 'staged in ' + str(target.stage)}) with "
                   f"{installer.kind}; {py_how}")
     t0 = time.monotonic()
@@ -115,19 +136,55 @@ def install(plan: Plan, facts, opts: Options, progress: Progress | None = None) 
         result["steps"] += mmcv_build.build(plan, mmcv.build_steps, mmcv.cached, progress)
         mmcv.wheel = str(mmcv.cached.wheel)
     if venv_steps:
-        if target.stage.exists() and not (target.stage / "bin" / "python").exists():
-            shutil.rmtree(target.stage)  # a venv killed while being made
+        clear_half_venv(target.stage)  # a venv killed while being made
         result["steps"] += run_steps(venv_steps, progress, logs, None, "venv")
     result["steps"] += _run_main(plan, installer, target, mmcv, locked, progress, logs)
     # 6. one opencv flavour, no chumpy
     result["steps"] += _dedupe(plan, installer, target.stage, progress, logs)
     # 7. record, lock, switch
-    changed_lock = _finish(plan, facts, installer, target, opts, locked)
+    changed_lock, replaced = _finish(plan, facts, installer, target, opts, locked)
+    result["removed"] = result.get("removed", []) + ([replaced] if replaced else [])
     result.update(changed=True, lock=str(opts.lock_path), lock_changed=changed_lock, stage=str(target.stage),
                   seconds=round(time.monotonic() - t0, 1))
     progress.note(f"installed in {time.monotonic() - t0:.1f}s: {env}"
-                  + ("" if opts.current else f" -> {target.stage}") + f"; lock: {opts.lock_path}", "ok")
+                  + ("" if opts.current else f" -> {target.stage}") + f"; lock: {opts.lock_path}"
+                  + (f"; removed the stage it replaced ({human_size(replaced['bytes'])})" if replaced else ""), "ok")
     return result
+
+
+def _target(env: Path, live: Path | None, sid: str, plan: Plan, locked: dict | None, opts: Options,
+            progress: Progress) -> Target:
+    if opts.current:
+        return Target(env, live, env, True)
+
+    def good(stage: Path) -> bool:
+        return not env_is_good(stage, plan) and (locked is None or lockmod.matches_env(locked, stage))
+
+    stage, how = choose_stage(env, sid, live, good)
+    if how == "finished" and not opts.dry_run:
+        progress.note(f"{stage} finished earlier but was never switched in, and it matches the plan: using it")
+    return Target(env, live, stage, False)
+
+
+def _clean(env: Path, old: list[tuple[Path, str]], foreign: list[Path], progress: Progress) -> list[dict]:
+    """Remove hoofenv's stale stages of `env` (stale() chose them; nothing else is touched) and say so."""
+    removed = sweep(old)
+    if removed:
+        progress.note(f"removed {len(removed)} stale stage{'s' if len(removed) > 1 else ''} of {env}, freeing "
+                      f"{human_size(sum(r['bytes'] for r in removed))}: "
+                      + "; ".join(f"{Path(r['path']).name} ({r['why']}, {human_size(r['bytes'])})" for r in removed))
+    if foreign:
+        progress.note(f"left alone in {stage_root(env)} (hoofenv did not make them): "
+                      + ", ".join(p.name for p in foreign), "warn")
+    return removed
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 def _effective_plan(plan: Plan, opts: Options) -> tuple[Plan, dict | None]:
@@ -232,9 +289,10 @@ def _dedupe(plan: Plan, installer: Installer, stage: Path, progress: Progress, l
     return results
 
 
-def _finish(plan: Plan, facts, installer: Installer, target: Target, opts: Options, locked: dict | None) -> bool:
-    """Record the plan in the stage, write the lock, switch the env to the stage, remove what it replaced and
-    abandoned stages of other plans. Returns whether the lock changed."""
+def _finish(plan: Plan, facts, installer: Installer, target: Target, opts: Options,
+            locked: dict | None) -> tuple[bool, dict | None]:
+    """Record the plan in the stage, write the lock, switch the env to the stage and remove the stage it replaced
+    (only when that is hoofenv's). Returns whether the lock changed, and what was removed."""
     stage, env = target.stage, target.env
     atomic_write_text(Environment(stage).plan_file, plan.to_json())
     data = lockmod.for_env(stage, plan, facts, installer)
@@ -242,13 +300,9 @@ def _finish(plan: Plan, facts, installer: Installer, target: Target, opts: Optio
         data["packages"] = locked["packages"] if lockmod.matches_env(locked, stage) else data["packages"]
     changed = lockmod.write(opts.lock_path, data) if not locked else False
     if target.current:
-        return changed
+        return changed, None
+    if os.environ.get(FAULT_ENV) == "kill-before:switch":  # test seam: a stage finished but never switched in
+        os.kill(os.getpid(), signal.SIGKILL)
     previous = switch(env, stage)
-    if previous and previous != stage.resolve() and previous.parent == stage_root(env):
-        shutil.rmtree(previous, ignore_errors=True)
     (stage / STATE).unlink(missing_ok=True)
-    for other in stage_root(env).iterdir():
-        if other != stage and other.is_dir() and not Environment(other).plan_file.exists() \
-                and other.name != "previous":
-            shutil.rmtree(other, ignore_errors=True)
-    return changed
+    return changed, remove_previous(env, previous, stage)

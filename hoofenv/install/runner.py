@@ -4,11 +4,13 @@ CLI renders; a failing step becomes a HoofenvError with its command, its log, it
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -61,6 +63,20 @@ def hint_for(step: Step, tail: list[str]) -> str:
     return HINTS.get(name, "fix the cause above and re-run `hoofenv install` (finished steps are kept)")
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the step's process, before it starts: be killed when hoofenv dies (kill -9 included), so that no orphaned
+    uv, pip or compiler keeps writing into a stage or build folder that the next run resumes or reclaims."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # hoofenv died before prctl took effect
+        os._exit(137)
+
+
 def execute(step: Step, log: Path, label: str, progress: Progress) -> tuple[int, float, list[str]]:
     """Run one step, teeing its output to `log`; (exit status, seconds, its last lines)."""
     start = time.monotonic()
@@ -71,7 +87,9 @@ def execute(step: Step, log: Path, label: str, progress: Progress) -> tuple[int,
         fh.write("$ " + step.shell() + "\n")
         fh.flush()
         proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, **step.env}, bufsize=1, stdin=subprocess.DEVNULL)
+                                env={**os.environ, **step.env}, bufsize=1, stdin=subprocess.DEVNULL,
+                                preexec_fn=functools.partial(_die_with_parent, os.getpid())
+                                if sys.platform == "linux" else None)
         try:
             for line in proc.stdout:
                 fh.write(line)

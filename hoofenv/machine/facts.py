@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import MISSING, asdict, dataclass, field, fields
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hoofenv.errors import HoofenvError
+from hoofenv.machine import typed
+from hoofenv.machine.cuda import ComputeCapability, DriverVersion
 
 FACTS_ENV = "HOOFENV_FACTS"
 
@@ -95,106 +98,85 @@ class Facts:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "facts") -> "Facts":
-        return _build(cls, data, source)
+        """Types, then values: what the resolver parses (versions, capabilities) and what it computes with
+        (sizes and counts) is checked here, so that a facts file that loads never fails later."""
+        bad = lambda where, why: _bad(source, where, why)  # noqa: E731
+        facts = typed.build(cls, data, bad)
+        _check_values(facts, bad)
+        return facts
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Facts":
+    def load(cls, path: str | os.PathLike, origin: str | None = None) -> "Facts":
+        """`origin`: where the path came from when not a flag (`$HOOFENV_FACTS`), named in the errors."""
         path = Path(path)
+        came = [f"the path comes from {origin}"] if origin else []
+        hint = "record one on the target machine with `hoofenv doctor --facts-out facts.json`"
         try:
-            text = path.read_text()
+            text = path.read_bytes().decode("utf-8")
         except OSError as exc:
-            raise HoofenvError(
-                f"cannot read facts file {path}", [str(exc)],
-                hint="record one on the target machine with `hoofenv doctor --facts-out facts.json`",
-                code="facts-unreadable", exit_code=2,
-            ) from exc
+            raise HoofenvError(f"cannot read facts file {path}", [exc.strerror or str(exc), *came], hint=hint,
+                               code="facts-unreadable", exit_code=2) from exc
+        except UnicodeDecodeError as exc:
+            raise HoofenvError(f"facts file {path} is not UTF-8 text", [str(exc), *came], hint=hint,
+                               code="facts-invalid", exit_code=2) from exc
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise HoofenvError(
-                f"facts file {path} is not valid JSON",
-                [f"line {exc.lineno}, column {exc.colno}: {exc.msg}"],
-                hint="record one on the target machine with `hoofenv doctor --facts-out facts.json`",
-                code="facts-invalid", exit_code=2,
-            ) from exc
+            raise HoofenvError(f"facts file {path} is not valid JSON",
+                               [f"line {exc.lineno}, column {exc.colno}: {exc.msg}", *came], hint=hint,
+                               code="facts-invalid", exit_code=2) from exc
+        except RecursionError as exc:
+            raise HoofenvError(f"facts file {path} is nested too deeply to be facts", came, hint=hint,
+                               code="facts-invalid", exit_code=2) from exc
         return cls.from_dict(data, str(path))
 
 
-def _build(cls, data: Any, where: str):
-    """Construct dataclass `cls` from `data`, checking types; errors name the dotted field path."""
-    if not isinstance(data, dict):
-        raise _bad(where, f"expected an object, got {type(data).__name__}")
-    kwargs = {}
-    hints = _hints(cls)
-    for f in fields(cls):
-        path = f"{where}.{f.name}" if ":" in where else f"{where}:{f.name}"
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise _bad(path, "is required")
-            continue
-        kwargs[f.name] = _convert(hints[f.name], data[f.name], path)
-    return cls(**kwargs)
+# X.Y, X.Y.Z, with a pre-release or local suffix (3.13.0rc1, 3.12.3+)
+_PYTHON = re.compile(r"\d{1,3}\.\d{1,4}(\.\d{1,4})?([a-z]{1,5}\d{0,4})?\+?")
+_CUDA_VERSION = re.compile(r"\d{1,3}\.\d{1,3}(\.\d{1,4})?")
 
 
-def _convert(kind: Any, value: Any, path: str):
-    optional, base, item = kind
-    if value is None:
-        if optional:
-            return None
-        raise _bad(path, "must not be null")
-    if base is list:
-        if not isinstance(value, list):
-            raise _bad(path, f"expected a list, got {type(value).__name__}")
-        return [_convert((False, item, None), v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(base, type) and hasattr(base, "__dataclass_fields__"):
-        return _build(base, value, path)
-    if base is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _bad(path, f"expected a number, got {value!r}")
-        return float(value)
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(path, f"expected an integer, got {value!r}")
-        return value
-    if base is bool:
-        if not isinstance(value, bool):
-            raise _bad(path, f"expected true or false, got {value!r}")
-        return value
-    if base is str:
-        if not isinstance(value, str):
-            raise _bad(path, f"expected a string, got {value!r}")
-        return value
-    return value
+def _check_values(facts: Facts, bad) -> None:
+    py = facts.python
+    versions = [("version", py.version), *((f"available[{i}]", v) for i, v in enumerate(py.available)),
+                *((f"interpreters[{i}].version", p.version) for i, p in enumerate(py.interpreters))]
+    for where, version in versions:
+        if not _PYTHON.fullmatch(version):
+            raise bad(f"python.{where}", f"`{version}` is not a Python version like 3.11.9")
+    if facts.os.wsl_version is not None and facts.os.wsl_version not in (1, 2):
+        raise bad("os.wsl_version", f"must be 1, 2 or null, got {facts.os.wsl_version}")
+    for name in ("disk_free_gib", "memory_gib"):
+        value = getattr(facts, name)
+        if value is not None and value < 0:
+            raise bad(name, f"must not be negative, got {value}")
+    if facts.cpu_count is not None and facts.cpu_count < 1:
+        raise bad("cpu_count", f"must be at least 1, got {facts.cpu_count}")
+    nv = facts.nvidia
+    if nv is None:
+        return
+    if nv.driver_version is not None:
+        _parsed(DriverVersion.parse, nv.driver_version, "nvidia.driver_version", bad)
+    if nv.cuda_driver_version is not None and not _CUDA_VERSION.fullmatch(nv.cuda_driver_version):
+        raise bad("nvidia.cuda_driver_version", f"`{nv.cuda_driver_version}` is not a CUDA version like 12.2")
+    for i, gpu in enumerate(nv.gpus):
+        if gpu.compute_capability is not None:
+            _parsed(ComputeCapability.parse, gpu.compute_capability, f"nvidia.gpus[{i}].compute_capability", bad)
+        if gpu.memory_mib is not None and gpu.memory_mib < 0:
+            raise bad(f"nvidia.gpus[{i}].memory_mib", f"must not be negative, got {gpu.memory_mib}")
+        if gpu.index < 0:
+            raise bad(f"nvidia.gpus[{i}].index", f"must not be negative, got {gpu.index}")
 
 
-_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+def _parsed(parse, text: str, where: str, bad) -> None:
+    try:
+        parse(text)
+    except HoofenvError as exc:
+        raise bad(where, exc.message) from None
 
 
-def _hints(cls) -> dict[str, tuple[bool, Any, Any]]:
-    """Parse the dataclass's string annotations (from __future__ annotations) into (optional, base, item)."""
-    out = {}
-    namespace = globals()
-    for f in fields(cls):
-        text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        parts = [p.strip() for p in text.split("|")]
-        optional = "None" in parts
-        parts = [p for p in parts if p != "None"]
-        base_text = parts[0]
-        item = None
-        if base_text.startswith("list["):
-            base = list
-            inner = base_text[5:-1]
-            item = _TYPES.get(inner) or namespace[inner]
-        else:
-            base = _TYPES.get(base_text) or namespace[base_text]
-        out[f.name] = (optional, base, item)
-    return out
-
-
-def _bad(path: str, why: str) -> HoofenvError:
-    file, _, field_path = path.partition(":")
+def _bad(file: str, where: str, why: str) -> HoofenvError:
     return HoofenvError(
-        f"invalid facts in {file}: field `{field_path or '(top level)'}` {why}",
+        f"invalid facts in {file}: field `{where or '(top level)'}` {why}",
         hint="re-record the file with `hoofenv doctor --facts-out FILE`, or fix that field by hand",
         code="facts-invalid",
         exit_code=2,
@@ -203,5 +185,7 @@ def _bad(path: str, why: str) -> HoofenvError:
 
 def load_facts_override(path: str | None) -> Facts | None:
     """`--facts FILE` wins over $HOOFENV_FACTS; None means: probe this machine."""
-    path = path or os.environ.get(FACTS_ENV)
-    return Facts.load(path) if path else None
+    if path:
+        return Facts.load(path)
+    from_env = os.environ.get(FACTS_ENV)
+    return Facts.load(from_env, f"${FACTS_ENV}") if from_env else None

@@ -7,6 +7,7 @@ functions that touch the machine only read a file or run a command and hand the 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -16,7 +17,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.files import atomic_write_text
+from hoofenv.machine.cuda import ComputeCapability, DriverVersion
 from hoofenv.machine.facts import GPU, Facts, Interpreter, NvidiaFacts, OSFacts, PythonFacts, ToolFacts
 from hoofenv.paths import cache_root
 
@@ -243,11 +246,25 @@ def probe_smi() -> NvidiaFacts | None:
     return NvidiaFacts(driver_version=driver, cuda_driver_version=cuda, gpus=gpus, source="nvidia-smi")
 
 
+def _checked_env(name: str, parse, what: str) -> str | None:
+    """A variable that stands in for what the driver would say, parsed as the resolver will parse it."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        parse(value)
+    except HoofenvError:
+        raise UsageError(f"${name}={value!r} does not parse",
+                         hint=f"set it to {what}, or unset it: `unset {name}`") from None
+    return value.strip()
+
+
 def probe_nvidia() -> NvidiaFacts | None:
     """None: no NVIDIA GPU at all. Otherwise what the first working source says, with fallbacks."""
-    override = os.environ.get(DRIVER_ENV)
+    override = _checked_env(DRIVER_ENV, DriverVersion.parse, "the driver version as nvidia-smi prints it, "
+                                                               "e.g. 535.183.01")
     if override:
-        arch = os.environ.get(ARCH_ENV)
+        arch = _checked_env(ARCH_ENV, ComputeCapability.parse, "the GPU's compute capability, e.g. 8.6")
         gpus = [GPU(name=f"(from ${ARCH_ENV})", compute_capability=arch)] if arch else []
         return NvidiaFacts(driver_version=override, gpus=gpus, source=f"${DRIVER_ENV}")
 
@@ -280,7 +297,15 @@ def gpu_memory_gib() -> float | None:
     """The smallest GPU's memory (what a batch must fit on), or None for no usable GPU; ${GPU_MEMORY_ENV} wins."""
     value = os.environ.get(GPU_MEMORY_ENV)
     if value is not None:
-        return float(value) or None
+        try:
+            gib = float(value)
+        except ValueError:
+            gib = math.nan
+        if not math.isfinite(gib) or gib < 0:
+            raise UsageError(f"${GPU_MEMORY_ENV}={value!r} is not a size in GiB",
+                             hint=f"set it to the GPU's memory in GiB, e.g. `{GPU_MEMORY_ENV}=8` (0: no GPU), "
+                                  f"or unset it: `unset {GPU_MEMORY_ENV}`")
+        return gib or None
     if not driver_present():
         return None
     nv = probe_nvidia()
@@ -351,15 +376,18 @@ class InterpreterCache:
         self.path = path or cache_root() / "interpreters.json"
         try:
             self.entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            self.entries = {}
+        if not isinstance(self.entries, dict):  # a damaged cache is only slower
             self.entries = {}
         self.dirty = False
 
     def get(self, name: str) -> Interpreter | None:
         key = _stat_key(name)
         hit = self.entries.get(key) if key else None
-        if hit:
-            return Interpreter(**hit)
+        if isinstance(hit, dict) and isinstance(hit.get("path"), str) and \
+                re.fullmatch(r"\d+\.\d+\.\d+", str(hit.get("version"))):
+            return Interpreter(hit["version"], hit["path"])
         found = probe_interpreter(name)
         if found and key:
             self.entries[key] = {"version": found.version, "path": found.path}

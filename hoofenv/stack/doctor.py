@@ -6,12 +6,14 @@ doctor answers even when that environment is too broken to start.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, field
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from hoofenv.inenv.protocol import FAIL, OK, OPENCV_FLAVOURS, WARN
+from hoofenv.machine import ownership
 from hoofenv.machine.environment import Environment, canonical
 from hoofenv.machine.facts import Facts
 from hoofenv.stack.plan import Plan
@@ -44,10 +46,11 @@ class Report:
                 "facts": self.facts, "plan": self.plan}
 
 
-def diagnose(facts: Facts, plan: Plan, env: Environment | None) -> Report:
+def diagnose(facts: Facts, plan: Plan, env: Environment | None, current: bool = False) -> Report:
+    """`current`: `env` is the running env (doctor --current), which install reaches only with --current."""
     checks = [_os(facts), _python(facts, plan), _nvidia(facts), _tools(facts, plan), _disk(facts, plan),
               _plan(plan)]
-    checks.append(_environment(env, plan))
+    checks.append(_environment(env, plan, current))
     return Report(checks, facts.to_dict(), plan.to_dict(), str(env.path) if env else None)
 
 
@@ -123,10 +126,32 @@ def _plan(plan: Plan) -> Check:
                              f"mmpose {plan.mmpose}")
 
 
-def _environment(env: Environment | None, plan: Plan) -> Check:
+def install_hint(env: Environment | None, current: bool = False) -> tuple[str, ownership.Verdict | None]:
+    """The install command that would (re)make `env`, from the same check install makes: never `--env PATH` for
+    a path install would refuse (then the verdict's fix instead)."""
+    if env is None:
+        return "hoofenv install", None
+    if current:
+        verdict = ownership.judge_current(env.path)
+        if env.is_system:
+            return ("python3 -m venv ~/hoof && . ~/hoof/bin/activate && hoofenv install --current   (hoofenv never "
+                    "installs into a system Python)"), verdict
+        return (verdict.fix if not verdict.ok else "hoofenv install --current"), verdict
+    verdict = ownership.judge(env.path)
+    if not verdict.ok:
+        return verdict.fix, verdict
+    default = Environment.default().path
+    return "hoofenv install" + ("" if env.path == default else f" --env {shlex.quote(str(env.path))}"), verdict
+
+
+def _environment(env: Environment | None, plan: Plan, current: bool = False) -> Check:
+    hint, verdict = install_hint(env, current)
     if env is None or not env.exists:
         where = env.path if env else ".hoofenv/env"
-        return Check("env", WARN, f"Environment {where}: not created yet", hint="hoofenv install")
+        if verdict is not None and not verdict.ok:
+            return Check("env", FAIL, f"Environment {where}: not an env hoofenv can make there",
+                         [verdict.reason, *verdict.causes], hint)
+        return Check("env", WARN, f"Environment {where}: not created yet", hint=hint)
     installed = env.installed()
     wanted = _wanted(plan)
     details, status = [], OK
@@ -151,8 +176,9 @@ def _environment(env: Environment | None, plan: Plan) -> Check:
     if "chumpy" in installed:
         bad("chumpy is installed: mmpose 1.3 never imports it and it breaks on Python 3.11", WARN)
     summary = f"Environment {env.path} (Python {env.python_version() or '?'}, {len(installed)} packages)"
-    hint = "hoofenv install --env " + str(env.path) if status == FAIL else None
-    return Check("env", status, summary, details, hint)
+    if status == FAIL and verdict is not None and not verdict.ok:
+        details.append(f"hoofenv will not replace it: {verdict.causes[0] if verdict.causes else verdict.reason}")
+    return Check("env", status, summary, details, hint if status == FAIL else None)
 
 
 def _wanted(plan: Plan) -> dict[str, str]:

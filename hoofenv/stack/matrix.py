@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,31 @@ from hoofenv.paths import cache_root, resource
 
 MATRIX_ENV = "HOOFENV_MATRIX"
 CONFIDENCE = {"verified", "secondary", "inferred"}
+NO_INDEX = "none"  # --torch-index-url none: take torch from the general sources (PyPI and mirrors)
+URL_SCHEMES = ("http://", "https://", "file://")
+# the placeholders each index template may use (str.format fields)
+TEMPLATE_FIELDS = {"torch": {"cuda"}, "mmcv_base": set(), "mmcv": {"base", "cuda", "torch_minor"}}
+
+
+def template_problem(text: str, allowed: set[str]) -> str | None:
+    """Why `text` cannot be a URL template with `allowed` {placeholders}, or None when it can."""
+    import string
+
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return f"{exc} (write a literal brace as {{{{ or }}}})"
+    if any(c.isspace() for c in text):
+        return "contains white space"
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in allowed:
+            known = ", ".join(f"{{{a}}}" for a in sorted(allowed)) or "none"
+            return f"unknown placeholder {{{name}}} (known: {known})"
+        if spec or conversion:
+            return f"placeholder {{{name}}} takes no format spec or conversion"
+    return None
 
 
 @dataclass(frozen=True)
@@ -174,17 +200,28 @@ def default_path() -> Path:
 
 
 def load(path: str | os.PathLike | None = None) -> Matrix:
+    """The matrix at `path` (--matrix), $HOOFENV_MATRIX, or the shipped one. A matrix the user named that cannot be
+    read or breaks the schema is a usage error (exit 2); the shipped one failing is hoofenv's problem (exit 1)."""
+    origin = "--matrix" if path else (f"${MATRIX_ENV}" if os.environ.get(MATRIX_ENV) else None)
     path = Path(path) if path else default_path()
+    exit_code = 2 if origin else 1
+    came = [f"the path comes from {origin}"] if origin else []
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise HoofenvError(f"cannot read the compatibility matrix {path}", [str(exc)],
-                           hint="reinstall hoofenv: `pip install --force-reinstall hoofenv`",
-                           code="matrix-unreadable") from exc
-    return _Validator(str(path)).matrix(_parsed(path, raw))
+        raise HoofenvError(f"cannot read the compatibility matrix {path}", [exc.strerror or str(exc), *came],
+                           hint=f"check the path given to {origin}" if origin else
+                           "reinstall hoofenv: `pip install --force-reinstall hoofenv`",
+                           code="matrix-unreadable", exit_code=exit_code) from exc
+    return from_data(_parsed(path, raw, exit_code), str(path), exit_code)
 
 
-def _parsed(path: Path, raw: bytes) -> Any:
+def from_data(data: Any, path: str = "compat_matrix.yaml", exit_code: int = 1) -> Matrix:
+    """The parsed YAML -> a validated Matrix (errors name `path` and the row)."""
+    return _Validator(path, exit_code).matrix(data)
+
+
+def _parsed(path: Path, raw: bytes, exit_code: int = 1) -> Any:
     """The YAML as plain data. The shipped matrix is parsed once per content and kept as JSON in the cache, because
     importing PyYAML and parsing cost about a third of a `hoofenv plan` from a facts file."""
     digest = hashlib.sha256(raw).hexdigest()
@@ -205,7 +242,11 @@ def _parsed(path: Path, raw: bytes) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise HoofenvError(f"the compatibility matrix {path} is not valid YAML",
                            [f"{where}{getattr(exc, 'problem', exc)}"],
-                           hint=f"fix the YAML syntax at that place in {path}", code="matrix-invalid") from exc
+                           hint=f"fix the YAML syntax at that place in {path}", code="matrix-invalid",
+                           exit_code=exit_code) from exc
+    except RecursionError as exc:
+        raise HoofenvError(f"the compatibility matrix {path} is nested too deeply", hint=f"fix {path}",
+                           code="matrix-invalid", exit_code=exit_code) from exc
     try:
         if cached:
             atomic_write_text(cached, json.dumps({"sha256": digest, "data": data}))
@@ -215,14 +256,30 @@ def _parsed(path: Path, raw: bytes) -> Any:
 
 
 class _Validator:
-    def __init__(self, path: str):
+    def __init__(self, path: str, exit_code: int = 1):
         self.path = path
+        self.exit_code = exit_code
         self.sources: dict[str, str] = {}
 
     def fail(self, where: str, why: str) -> HoofenvError:
         return HoofenvError(f"invalid compatibility matrix {self.path}: {where}: {why}",
                             hint=f"correct `{where}` in {self.path} (every row needs its fields and a known source)",
-                            code="matrix-invalid")
+                            code="matrix-invalid", exit_code=self.exit_code)
+
+    def strings(self, row: Any, key: str, where: str, required: bool = True) -> list[str]:
+        """A list field whose items must all be strings."""
+        items = self.get(row, key, where, list, required) or []
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise self.fail(f"{where}.{key}[{i}]", f"expected str, got {item!r}")
+        return items
+
+    def number(self, row: Any, key: str, where: str, minimum: float = 0.0) -> float:
+        """A finite number above `minimum`."""
+        value = self.get(row, key, where, (int, float))
+        if isinstance(value, bool) or not math.isfinite(value) or value <= minimum:
+            raise self.fail(f"{where}.{key}", f"expected a number above {minimum:g}, got {value!r}")
+        return float(value)
 
     def get(self, row: Any, key: str, where: str, kind: type | tuple = str, required: bool = True):
         if not isinstance(row, dict):
@@ -243,17 +300,17 @@ class _Validator:
         if not ids:
             raise self.fail(f"{where}.source", "must name at least one source")
         for sid in ids:
-            if sid not in self.sources:
+            if not isinstance(sid, str) or sid not in self.sources:
                 raise self.fail(f"{where}.source", f"unknown source `{sid}` (define it under `sources`)")
         conf = row.get("confidence")
-        if conf is not None and conf not in CONFIDENCE:
+        if conf is not None and (not isinstance(conf, str) or conf not in CONFIDENCE):
             raise self.fail(f"{where}.confidence", f"`{conf}` is not one of {sorted(CONFIDENCE)}")
         return tuple(ids)
 
     def parse(self, fn, value, where: str):
         try:
             return fn(value)
-        except (HoofenvError, InvalidVersion, InvalidSpecifier, ValueError, TypeError) as exc:
+        except (HoofenvError, InvalidVersion, InvalidSpecifier, ValueError, TypeError, re.error) as exc:
             reason = exc.message if isinstance(exc, HoofenvError) else str(exc)
             raise self.fail(where, reason) from exc
 
@@ -289,7 +346,10 @@ class _Validator:
 
     def cuda(self, data: dict) -> list[CudaRow]:
         rows = []
-        for i, row in enumerate(self.get(data, "cuda", "(top level)", list)):
+        listed = self.get(data, "cuda", "(top level)", list)
+        if not listed:
+            raise self.fail("cuda", "lists no CUDA build (the driver gate needs at least one)")
+        for i, row in enumerate(listed):
             where = f"cuda[{i}]"
             tag = self.parse(CudaTag.parse, self.get(row, "tag", where), f"{where}.tag")
             drivers = self.get(row, "min_driver", where, dict)
@@ -306,7 +366,8 @@ class _Validator:
             where = f"arch_sets.{name}"
             arch = tuple(self.parse(ComputeCapability.parse, str(a), f"{where}.arch")
                          for a in self.get(row, "arch", where, list))
-            sets[name] = ArchSet(name, arch, bool(row.get("ptx", False)), self.source(row, where))
+            ptx = self.get(row, "ptx", where, bool, required=False)
+            sets[name] = ArchSet(name, arch, bool(ptx), self.source(row, where))
         return sets
 
     def torch(self, data: dict, known_tags: set, arch_sets: dict[str, ArchSet]) -> list[TorchRow]:
@@ -327,7 +388,7 @@ class _Validator:
                 if tag.is_cpu:
                     builds[tag] = None
                     continue
-                if set_name not in arch_sets:
+                if not isinstance(set_name, (str, int)) or set_name not in arch_sets:
                     raise self.fail(f"{where}.builds.{tag_text}",
                                     f"arch set `{set_name}` is not defined under `arch_sets`")
                 builds[tag] = arch_sets[set_name]
@@ -347,8 +408,11 @@ class _Validator:
             for tag in pys:
                 if not re.fullmatch(r"cp3\d+", str(tag)):
                     raise self.fail(f"{where}.python", f"`{tag}` is not a CPython tag like cp311")
-            rows.append(MmcvWheelRow(mmcv, str(self.get(row, "torch", where)), tags, frozenset(pys),
-                                     frozenset(self.get(row, "platforms", where, list)), self.source(row, where)))
+            torch = self.get(row, "torch", where, (str, int, float))
+            if not re.fullmatch(r"\d+\.\d+", str(torch)):
+                raise self.fail(f"{where}.torch", f"`{torch}` is not a torch minor like 2.1")
+            rows.append(MmcvWheelRow(mmcv, str(torch), tags, frozenset(map(str, pys)),
+                                     frozenset(self.strings(row, "platforms", where)), self.source(row, where)))
         return rows
 
     def mmcv_build(self, data: dict) -> list[MmcvBuildRow]:
@@ -356,17 +420,19 @@ class _Validator:
         for i, row in enumerate(self.get(data, "mmcv_build", "(top level)", list)):
             where = f"mmcv_build[{i}]"
             build_torch = tuple(
-                (self.parse(SpecifierSet, spec, f"{where}.build_torch"), str(v))
+                (self.parse(SpecifierSet, spec, f"{where}.build_torch"),
+                 str(self.parse(Version, v, f"{where}.build_torch.{spec}")))
                 for spec, v in (self.get(row, "build_torch", where, dict, required=False) or {}).items()
             )
+            minutes = self.get(row, "minutes", where, dict)
             rows.append(MmcvBuildRow(
                 mmcv=self.parse(Version, self.get(row, "mmcv", where), f"{where}.mmcv"),
                 torch=self.parse(SpecifierSet, self.get(row, "torch", where), f"{where}.torch"),
                 build_torch=build_torch,
-                needs=tuple(self.get(row, "needs", where, list)),
+                needs=tuple(self.strings(row, "needs", where)),
                 cuda_needs=self.get(row, "cuda_needs", where),
-                minutes=self.get(row, "minutes", where, dict),
-                peak_memory_gib=float(self.get(row, "peak_memory_gib", where, (int, float))),
+                minutes={k: self.number(minutes, k, f"{where}.minutes") for k in ("cpu", "cuda")},
+                peak_memory_gib=self.number(row, "peak_memory_gib", where),
                 source=self.source(row, where),
             ))
         return rows
@@ -387,6 +453,9 @@ class _Validator:
         for needed in ("mmengine", "mmdet", "mmpose"):
             if needed not in packages:
                 raise self.fail("packages", f"`{needed}` is missing")
+        for guarded in ("mmdet", "mmpose"):  # their guards on mmcv pick the mmcv versions
+            if "mmcv" not in packages[guarded].requires:
+                raise self.fail(f"packages.{guarded}.requires", "needs an `mmcv` specifier")
         return packages, mmcv_versions
 
     def pins(self, data: dict) -> dict[str, Pin]:
@@ -399,7 +468,7 @@ class _Validator:
         return pins
 
     def mmpose_runtime(self, data: dict) -> list[str]:
-        runtime = self.get(data, "mmpose_runtime", "(top level)", list)
+        runtime = self.strings(data, "mmpose_runtime", "(top level)")
         self.source({"source": data.get("mmpose_runtime_source")}, "mmpose_runtime_source")
         return runtime
 
@@ -408,12 +477,18 @@ class _Validator:
         checkpoint = self.get(data, "checkpoint", "(top level)", dict)
         self.parse(Version, self.get(checkpoint, "weights_only_default_from", "checkpoint"),
                    "checkpoint.weights_only_default_from")
+        self.get(checkpoint, "remedy", "checkpoint")
         self.source(checkpoint, "checkpoint")
         indexes = self.get(data, "indexes", "(top level)", dict)
-        for key in ("torch", "mmcv_base", "mmcv"):
-            self.get(indexes, key, "indexes")
+        for key, allowed in TEMPLATE_FIELDS.items():
+            problem = template_problem(self.get(indexes, key, "indexes"), allowed)
+            if problem:
+                raise self.fail(f"indexes.{key}", problem)
         platforms = self.get(data, "platforms", "(top level)", dict)
-        self.get(platforms, "train", "platforms", dict)
+        train = self.get(platforms, "train", "platforms", dict)
+        self.strings(train, "system", "platforms.train")
+        self.strings(train, "arch", "platforms.train")
+        self.get(train, "why", "platforms.train")
         return checkpoint, indexes, platforms
 
     def stack_python(self, data: dict) -> tuple[tuple, str]:
@@ -430,11 +505,20 @@ class _Validator:
         families = []
         for i, row in enumerate(self.get(data, "gpu_families", "(top level)", list)):
             where = f"gpu_families[{i}]"
-            pattern = self.parse(re.compile, self.get(row, "pattern", where), f"{where}.pattern")
+            pattern = self.parse(_regex, self.get(row, "pattern", where), f"{where}.pattern")
             families.append((pattern, self.parse(ComputeCapability.parse, str(self.get(row, "cc", where)),
                                                  f"{where}.cc")))
         self.source({"source": data.get("gpu_families_source")}, "gpu_families_source")
         return families
+
+
+def _regex(text: str) -> re.Pattern:
+    """Compiled quietly: a doubtful pattern is the matrix author's to fix, not a warning on every user's screen."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(text)
 
 
 def _minor(text: str) -> tuple[int, int]:

@@ -4,11 +4,14 @@ so `install` and `verify` can run from a plan file written on another machine.""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hoofenv.errors import HoofenvError
+from hoofenv.machine import typed
+from hoofenv.machine.cuda import CudaTag
 
 
 @dataclass
@@ -84,26 +87,30 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Plan":
-        data = dict(data)
-        if data.get("mmcv"):
-            mmcv = dict(data["mmcv"])
-            if mmcv.get("build"):
-                mmcv["build"] = MmcvBuild(**mmcv["build"])
-            data["mmcv"] = MmcvChoice(**mmcv)
-        if data.get("python_source"):
-            data["python_source"] = PythonSource(**data["python_source"])
-        data["problems"] = [Problem(**p) for p in data.get("problems", [])]
-        return cls(**data)
+    def from_dict(cls, data: Any, source: str = "the plan") -> "Plan":
+        """Types, then the values install and verify parse (versions, the CUDA tag, mmcv's source); a bad field is
+        named with its dotted path."""
+        def bad(where: str, why: str) -> HoofenvError:
+            return HoofenvError(f"invalid plan in {source}: field `{where or '(top level)'}` {why}",
+                                hint="write a new one with `hoofenv plan --json > plan.json` (or re-run `hoofenv "
+                                     "install`, which writes the env's)", code="plan-invalid", exit_code=2)
+
+        plan = typed.build(cls, data, bad)
+        _check_values(plan, bad)
+        return plan
 
     @classmethod
     def load(cls, path: str | Path) -> "Plan":
+        hint = "write one with `hoofenv plan --json > plan.json`"
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise HoofenvError(f"cannot read plan file {path}", [str(exc)],
-                               hint="write one with `hoofenv plan --json > plan.json`", code="plan-invalid",
+            data = json.loads(Path(path).read_bytes().decode("utf-8"))
+        except OSError as exc:
+            raise HoofenvError(f"cannot read plan file {path}", [exc.strerror or str(exc)], hint=hint,
+                               code="plan-invalid", exit_code=2) from exc
+        except (ValueError, RecursionError) as exc:  # JSON, UTF-8, nesting
+            raise HoofenvError(f"plan file {path} is not JSON", [str(exc)[:200]], hint=hint, code="plan-invalid",
                                exit_code=2) from exc
+        return cls.from_dict(data, str(path))
 
     def requirement(self, name: str) -> str:
         """A pip requirement string for a planned package (`torch==2.1.2`, `setuptools<81`)."""
@@ -115,3 +122,57 @@ class Plan:
         if spec is None:
             return name
         return f"{name}{spec}" if spec[:1] in "<>=!~" else f"{name}=={spec}"
+
+
+def _version_ok(text: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _spec_ok(text: str) -> bool:
+    """A pin as plans hold it: an exact version (`1.26.4`) or a specifier (`<81`), as pip and doctor read it."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    if text[:1] not in "<>=!~":
+        return _version_ok(text)
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
+
+
+def _check_values(plan: Plan, bad) -> None:
+    if plan.status not in ("ok", "refused"):
+        raise bad("status", f"must be `ok` or `refused`, got `{plan.status}`")
+    if plan.python is not None and not re.fullmatch(r"\d+\.\d+", plan.python):
+        raise bad("python", f"`{plan.python}` is not a Python minor like 3.11")
+    if plan.cuda is not None:
+        try:
+            CudaTag.parse(plan.cuda)
+        except HoofenvError:
+            raise bad("cuda", f"`{plan.cuda}` is not a CUDA tag (cpu, cu121, ...)") from None
+    for name in ("torch", "torchvision", "mmengine", "mmdet", "mmpose"):
+        value = getattr(plan, name)
+        if value is not None and not _version_ok(value):
+            raise bad(name, f"`{value}` is not a version")
+    if plan.mmcv is not None:
+        if not _version_ok(plan.mmcv.version):
+            raise bad("mmcv.version", f"`{plan.mmcv.version}` is not a version")
+        if plan.mmcv.source not in ("wheel", "build"):
+            raise bad("mmcv.source", f"must be `wheel` or `build`, got `{plan.mmcv.source}`")
+        if plan.mmcv.build is not None and plan.mmcv.build.max_jobs < 1:
+            raise bad("mmcv.build.max_jobs", f"must be at least 1, got {plan.mmcv.build.max_jobs}")
+    for name, spec in plan.pins.items():
+        if not _spec_ok(spec):
+            raise bad(f"pins.{name}", f"`{spec}` is neither a version nor a specifier like <81")
+    if plan.python_source is not None and plan.python_source.how not in ("path", "uv", "conda", "missing"):
+        raise bad("python_source.how", f"must be path, uv, conda or missing, got `{plan.python_source.how}`")
+    if plan.status == "ok" and None in (plan.python, plan.torch, plan.cuda, plan.mmcv):
+        missing = [n for n in ("python", "torch", "cuda", "mmcv") if getattr(plan, n) is None]
+        raise bad(missing[0], "is required in a plan whose status is ok")

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from packaging.version import Version
 
 from hoofenv.machine.cuda import ComputeCapability, CudaTag, DriverVersion
-from hoofenv.errors import HoofenvError
+from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.machine.facts import Facts
-from hoofenv.stack.matrix import Matrix, MmcvBuildRow, MmcvWheelRow, TorchRow
+from hoofenv.stack.matrix import (NO_INDEX, TEMPLATE_FIELDS, URL_SCHEMES, Matrix, MmcvBuildRow, MmcvWheelRow,
+                                  TorchRow, template_problem)
 from hoofenv.stack.plan import MmcvBuild, MmcvChoice, Plan, Problem, PythonSource
 
 
@@ -29,6 +30,48 @@ class Overrides:
 
     def any_stack(self) -> bool:
         return bool(self.python or self.torch or self.cuda or self.mmcv_source)
+
+    def check(self) -> None:
+        """Each override as the resolver will parse it; a bad one is a usage error naming its flag."""
+        for name in ("python", "torch", "cuda", "torch_index_url", "mmcv_base_url"):
+            value = getattr(self, name)
+            problem = None if value is None else override_problem(name, value)
+            if problem:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} {value}: {problem}", hint=OVERRIDE_HINTS[name])
+        if self.mmcv_source not in (None, "wheel", "build"):
+            raise UsageError(f"--mmcv-source {self.mmcv_source}: wheel or build")
+
+
+OVERRIDE_HINTS = {
+    "python": "write the Python minor as X.Y, e.g. `--python 3.11`",
+    "torch": "write a torch release, e.g. `--torch 2.1.2` or `--torch 2.1`",
+    "cuda": "use `cpu` or a PyTorch wheel tag such as `cu121`",
+    "torch_index_url": "an http(s):// or file:// URL in which `{cuda}` stands for the tag, e.g. "
+                       "`https://mirror.example/whl/{cuda}`; or `none` to take torch from PyPI and its mirrors",
+    "mmcv_base_url": "the scheme and host of a mirror of download.openmmlab.com, e.g. `https://mirror.example`",
+}
+
+
+def override_problem(name: str, value: str) -> str | None:
+    """Why `value` cannot be override `name` (python, torch, cuda, torch_index_url, mmcv_base_url), or None."""
+    import re
+
+    if name == "python":
+        return None if re.fullmatch(r"\d{1,2}\.\d{1,3}(\.\d{1,3})?", value) else "not a Python version like 3.11"
+    if name == "torch":
+        return None if re.fullmatch(r"\d{1,3}(\.\d{1,4}){1,2}", value) else "not a torch release like 2.1.2 or 2.1"
+    if name == "cuda":
+        try:
+            CudaTag.parse(value)
+        except HoofenvError:
+            return "not a CUDA wheel tag (cpu, cu118, cu121, ...)"
+        return None
+    if name == "torch_index_url" and value == NO_INDEX:
+        return None
+    if not value.startswith(URL_SCHEMES):
+        return "not an http://, https:// or file:// URL"
+    return template_problem(value, TEMPLATE_FIELDS["torch" if name == "torch_index_url" else "mmcv_base"])
 
 
 @dataclass(order=True)
@@ -52,6 +95,7 @@ class _Refusal(Exception):
 
 def resolve(facts: Facts, matrix: Matrix, overrides: Overrides | None = None) -> Plan:
     o = overrides or Overrides()
+    o.check()
     plan = Plan(status="ok", target=_target(facts))
     try:
         _platform(facts, matrix, plan)  # 1
@@ -259,7 +303,8 @@ def _fill(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Overrides,
                f"mmpose {plan.mmpose}'s ({pkgs['mmpose'].requires['mmcv']}) {_cite('packages.mmdet', pkgs['mmdet'].source)}")
     plan.rows += ["packages.mmengine", "packages.mmdet", "packages.mmpose"]
     for name, pin in matrix.pins.items():
-        plan.pins[name] = pin.spec[2:] if pin.spec.startswith("==") else pin.spec
+        exact = pin.spec.startswith("==") and not pin.spec.startswith("===")
+        plan.pins[name] = pin.spec[2:] if exact and "," not in pin.spec else pin.spec
         why.append(f"{name}{pin.spec}: {pin.why} {_cite(f'pins.{name}', pin.source)}")
         plan.rows.append(f"pins.{name}")
     plan.mmpose_runtime = list(matrix.mmpose_runtime)

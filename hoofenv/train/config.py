@@ -181,8 +181,8 @@ def parse_params(config_text: str) -> dict:
         if m:
             try:
                 out[m.group(1)] = ast.literal_eval(m.group(2))
-            except (ValueError, SyntaxError):
-                pass
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                pass  # not a literal: left out, as the callers expect of an edited config
     return out
 
 

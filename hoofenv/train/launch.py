@@ -23,7 +23,8 @@ def runner_argv(python: Path, config: Path, work_dir: Path, opts: TrainOptions) 
     if opts.from_ckpt:
         args += ["--load-from", str(Path(opts.from_ckpt).resolve())]
     if opts.trust_checkpoint:
-        for p in (opts.from_ckpt, opts.pretrained if opts.pretrained not in ("default", "none") else None):
+        for p in (opts.from_ckpt, opts.pretrained if opts.pretrained not in ("default", "none") else None,
+                  resumed_checkpoint(work_dir) if opts.resume else None):
             if p:
                 args += ["--trust-checkpoint", str(Path(p).resolve())]
     if opts.stop_after_epoch:
@@ -32,6 +33,15 @@ def runner_argv(python: Path, config: Path, work_dir: Path, opts: TrainOptions) 
         return torchrun_argv(str(python), ["train", *args], opts.gpus, opts.nnodes, opts.node_rank,
                              opts.master_addr, opts.master_port)
     return inenv.command(python, "train", args)
+
+
+def resumed_checkpoint(work_dir: Path) -> str | None:
+    """The file `--resume` loads: the path MMEngine wrote into WORK_DIR/last_checkpoint."""
+    try:
+        text = (work_dir / "last_checkpoint").read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
 
 
 def torchrun_argv(python: str, script_args: list[str], gpus: int, nnodes: int = 1, node_rank: int = 0,

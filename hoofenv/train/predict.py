@@ -9,6 +9,7 @@ from typing import Callable
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.inenv import protocol
 from hoofenv.machine import inenv
+from hoofenv.train.checkpoints import EVENTS, checkpoint_error
 from hoofenv.train.options import TrainOptions
 from hoofenv.train.preflight import stack_python
 
@@ -55,11 +56,21 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
     if export == "onnx":
         args.append("--export-onnx")
     lines: list[str] = []
-    rc = inenv.stream(inenv.command(py, "predict", args), emit, lambda text: lines.append(text) and None)
-    if rc == protocol.EXIT_CHECKPOINT_REFUSED:
-        raise HoofenvError(f"torch refused to load {ckpt} with weights_only=True",
-                           causes=["it is not in a hoofenv work dir and holds Python objects beyond tensors"],
-                           hint="pass --trust-checkpoint if you trust where it came from", code="checkpoint-refused")
+    refused: list[dict] = []
+
+    def on_event(event: dict) -> None:
+        if event["event"] in EVENTS:
+            refused.append(event)
+        emit(event)
+
+    def keep(text: str) -> None:
+        lines.append(text)
+
+    rc = inenv.stream(inenv.command(py, "predict", args), on_event, keep)
+    refusal = checkpoint_error(rc, refused[-1] if refused else None,
+                               f"hoofenv predict {ckpt} IMAGES... -o {out} --trust-checkpoint")
+    if refusal:
+        raise refusal
     if rc == protocol.EXIT_MISSING_PACKAGE:
         raise HoofenvError("ONNX export needs the `onnx` package in the training env (predictions were written)",
                            hint=f"{py} -m pip install onnx", code="onnx-missing")

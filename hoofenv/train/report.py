@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from hoofenv.files import atomic_write_text
@@ -12,11 +13,46 @@ from hoofenv.train import config as trainconfig
 def best_metrics(epochs: list[dict]) -> dict:
     best = {}
     for key in ("coco/AP", "PCK"):
-        pts = [(e["metrics"][key], e["epoch"]) for e in epochs if key in e.get("metrics", {})]
+        pts = [(e["metrics"][key], e["epoch"]) for e in epochs
+               if isinstance(e.get("metrics"), dict) and _number(e["metrics"].get(key))]
         if pts:
             value, epoch = max(pts)
             best[key] = dict(value=value, epoch=epoch)
     return best
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_json(path: Path, notes: list[str]) -> dict:
+    """A JSON object the run wrote, or {} with a note when it is missing, damaged or of another shape."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError, RecursionError) as exc:
+        notes.append(f"{path.name} could not be read ({type(exc).__name__}); its figures are left out")
+        return {}
+    if not isinstance(data, dict):
+        notes.append(f"{path.name} is not a JSON object; its figures are left out")
+        return {}
+    return data
+
+
+def read_epochs(metrics: dict, notes: list[str]) -> list[dict]:
+    """metrics.json's epochs that carry an epoch number; numbers that are not numbers are dropped."""
+    raw = metrics.get("epochs", [])
+    epochs = [e for e in raw if isinstance(e, dict) and _number(e.get("epoch"))] if isinstance(raw, list) else []
+    if len(epochs) != (len(raw) if isinstance(raw, list) else 0) or not isinstance(raw, list):
+        notes.append("metrics.json holds entries that are not epochs; they are left out")
+    clean = []
+    for e in epochs:
+        entry = {k: v for k, v in e.items() if k == "metrics" or _number(v)}
+        entry["metrics"] = {k: v for k, v in e["metrics"].items() if _number(v)} \
+            if isinstance(e.get("metrics"), dict) else {}
+        clean.append(entry)
+    return clean
 
 
 def angle_lines(epochs: list[dict]) -> list[str]:
@@ -31,7 +67,7 @@ def angle_lines(epochs: list[dict]) -> list[str]:
     lines = [f"- angle error at epoch {pick['epoch']} (best coco/AP), degrees: "]
     parts = []
     for name in ("hoof", "pastern", "difference"):
-        if f"angle/{name}_mae" in m:
+        if f"angle/{name}_mae" in m and f"angle/{name}_p90" in m:
             parts.append(f"{name} mean {m[f'angle/{name}_mae']:.2f}, 90th percentile {m[f'angle/{name}_p90']:.2f}"
                          f" (n={int(m.get(f'angle/{name}_n', 0))})")
     lines[0] += "; ".join(parts)
@@ -42,10 +78,14 @@ def angle_lines(epochs: list[dict]) -> list[str]:
 
 
 def write_report(work_dir: Path, stats, size: str, wall: float) -> Path:
-    metrics = json.loads((work_dir / "metrics.json").read_text()) if (work_dir / "metrics.json").exists() else {}
-    epochs = metrics.get("epochs", [])
-    info = json.loads((work_dir / "run_info.json").read_text()) if (work_dir / "run_info.json").exists() else {}
-    params = trainconfig.parse_params((work_dir / "config.py").read_text())
+    notes: list[str] = []
+    metrics = read_json(work_dir / "metrics.json", notes)
+    epochs = read_epochs(metrics, notes)
+    info = read_json(work_dir / "run_info.json", notes)
+    try:
+        params = trainconfig.parse_params((work_dir / "config.py").read_text(errors="replace"))
+    except OSError:
+        params = {}
     best = best_metrics(epochs)
     secs = sorted(e["seconds"] for e in epochs if e.get("seconds"))
     iters = sorted(e["s_per_iter"] for e in epochs if e.get("s_per_iter"))
@@ -64,7 +104,7 @@ def write_report(work_dir: Path, stats, size: str, wall: float) -> Path:
     else:
         lines.append("- no validation ran")
     lines.append(f"- epochs: {len(epochs)} of {metrics.get('max_epochs', '?')}; final loss "
-                 f"{epochs[-1]['loss'] if epochs else '?'}")
+                 f"{epochs[-1].get('loss', '?') if epochs else '?'}")
     lines += angle_lines(epochs)
     lines += ["", "## Time"]
     if secs:
@@ -73,12 +113,15 @@ def write_report(work_dir: Path, stats, size: str, wall: float) -> Path:
                      f"data_time {data_t[len(data_t) // 2] if data_t else '?'} s per iteration")
     lines.append(f"- wall time of this command: {wall:.0f} s")
     lines += ["", "## Hardware and versions"]
-    gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in info.get("gpus", [])) or "none (CPU)"
+    listed = info.get("gpus") if isinstance(info.get("gpus"), list) else []
+    gpus = ", ".join(f"{g.get('name', '?')} ({g.get('memory_gib', '?')} GiB)" for g in listed
+                     if isinstance(g, dict)) or "none (CPU)"
     lines.append(f"- {info.get('machine', '?')}, {info.get('cpus', '?')} CPUs, GPU: {gpus}")
     lines.append("- " + ", ".join(f"{k} {info[k]}" for k in ("python", "torch", "mmcv", "mmengine", "mmdet",
                                                                  "mmpose") if k in info))
     lines.append(f"- config: batch {params.get('train_batch_size')}, input {params.get('input_size')}, "
                  f"workers {params.get('num_workers')}, amp {params.get('amp')}, pretrained {params.get('pretrained')}")
+    lines += [f"- note: {n}" for n in notes]
     lines += ["", "## Files", "- best.pth, last.pth: checkpoints (links to MMEngine's files)",
               "- config.py: the rendered config (absolute paths); metainfo.py: the keypoint schema",
               "- metrics.json, loss.png, metrics.png: per-epoch numbers and curves; train.log: the full log",

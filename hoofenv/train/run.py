@@ -20,6 +20,7 @@ from hoofenv.inenv import angles, protocol
 from hoofenv.machine.inenv import LAUNCHER
 from hoofenv.machine.probe import gpu_memory_gib
 from hoofenv.train import config as trainconfig
+from hoofenv.train.checkpoints import EVENTS, checkpoint_error
 from hoofenv.train.launch import follow, runner_argv
 from hoofenv.train.options import TrainOptions
 from hoofenv.train.preflight import (data_check, data_paths, parse_batch, resolve_pretrained, stack_python,
@@ -101,7 +102,7 @@ def _setup(opts: TrainOptions, emit: Emit) -> Setup:
         if opts.from_ckpt:
             raise UsageError("--resume and --from exclude each other",
                              hint="--resume continues this work dir's run; --from starts a new run from a checkpoint")
-        batch = int(trainconfig.parse_params((work_dir / "config.py").read_text()).get("train_batch_size", 0)) or None
+        batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
     else:
         if opts.from_ckpt and not Path(opts.from_ckpt).is_file():
             raise UsageError(f"--from {opts.from_ckpt}: no such checkpoint")
@@ -113,6 +114,12 @@ def _setup(opts: TrainOptions, emit: Emit) -> Setup:
     workers = trainconfig.auto_workers() if opts.workers == "auto" else int(opts.workers)
     pretrained = None if opts.resume else resolve_pretrained(opts.pretrained, size, emit)
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
+
+
+def resumed_batch(config_text: str) -> int | None:
+    """The batch size of the run being resumed, from its config; None when the block holds no usable number."""
+    batch = trainconfig.parse_params(config_text).get("train_batch_size")
+    return batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else None
 
 
 def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> None:
@@ -127,11 +134,11 @@ def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, 
             emit({"event": "config", "path": str(setup.config), "size": setup.size,
                   "keypoints": len(schema.keypoints), "input_size": list(opts.input_size), "batch": setup.batch,
                   "workers": setup.workers, "flip": bool(schema.swaps), "pretrained": setup.pretrained})
-        refused: list[str] = []
+        refused: list[dict] = []
 
         def on_event(event: dict) -> None:
-            if event["event"] == "checkpoint-refused":
-                refused.append(event.get("path") or "")
+            if event["event"] in EVENTS:
+                refused.append(event)
             emit(event)
 
         rc = follow(runner_argv(python, setup.config, work_dir, opts), work_dir / "train.log", on_event,
@@ -149,19 +156,29 @@ def _run_until_done(opts: TrainOptions, python: Path, setup: Setup, root: Path, 
         raise _failure(rc, opts, setup, refused)
 
 
-def _failure(rc: int, opts: TrainOptions, setup: Setup, refused: list[str]) -> HoofenvError:
+def _failure(rc: int, opts: TrainOptions, setup: Setup, refused: list[dict]) -> HoofenvError:
     if rc == protocol.EXIT_OOM:
         half = max(1, (setup.batch or 2) // 2)
         return HoofenvError(f"CUDA out of memory at batch size {setup.batch}",
                             causes=[f"RTMPose-{setup.size} at {opts.input_size[0]}x{opts.input_size[1]} "
                                     f"does not fit with {setup.batch} samples per step"],
                             hint=f"--batch-size {half}   (or --batch-size auto: halves until it fits)", code="oom")
-    if rc == protocol.EXIT_CHECKPOINT_REFUSED:
-        return HoofenvError("a checkpoint from outside this work dir was refused by torch's weights_only load",
-                            causes=refused or ["(the runner named no file)"],
-                            hint="pass --trust-checkpoint if you trust where it came from "
-                                 "(it may run code when unpickled)", code="checkpoint-refused")
+    event = refused[-1] if refused else None
+    refusal = checkpoint_error(rc, event, _trust_hint(opts, setup, (event or {}).get("path")))
+    if refusal:
+        return refusal
     log = setup.work_dir / "train.log"
     tail = [t for t in log.read_text(errors="replace").splitlines()[-15:] if t.strip()] if log.exists() else []
     return HoofenvError(f"training failed (exit {rc})", causes=[f"full log: {log}"], output=tail,
                         hint=f"read the end of {log}", code="train-failed")
+
+
+def _trust_hint(opts: TrainOptions, setup: Setup, path: str | None) -> str:
+    """The command that vouches for the refused file: the flag that named it, with --trust-checkpoint."""
+    base = f"hoofenv train --data {opts.data} --work-dir {setup.work_dir}"
+    if opts.resume:
+        return f"{base} --resume --trust-checkpoint"
+    for flag, given in (("--from", opts.from_ckpt), ("--pretrained", opts.pretrained)):
+        if given and path and Path(given).expanduser().resolve() == Path(path):
+            return f"{base} {flag} {given} --trust-checkpoint (and your other options)"
+    return f"{base} ... --trust-checkpoint"

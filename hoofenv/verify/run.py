@@ -15,7 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from hoofenv.inenv.protocol import CHECKS, FAIL
+from hoofenv.errors import UsageError
+from hoofenv.inenv.protocol import BY_ID, CHECKS, FAIL
 from hoofenv.machine.probe import driver_present
 from hoofenv.paths import bundled_config
 from hoofenv.verify.host_checks import check_data, check_mim, check_pip, run_snippet
@@ -23,6 +24,7 @@ from hoofenv.verify.report import CheckResult, Report, link_root_causes
 from hoofenv.verify.supervisor import run_probe
 
 DEFAULT_TIMEOUT = 120.0  # seconds per check: a cold import of the stack without .pyc files takes ~12 s here
+FAULT_ENV = "HOOFENV_VERIFY_FAULT"  # test seam: "CHECK:crash" or "CHECK:hang"
 
 # The types the RTMPose configs hoofenv trains use, with where they sit (the registry) and their scope; checked
 # when no training config is given or bundled. tests/fixtures/verify/rtmpose_hoof.py is a config with them all.
@@ -68,6 +70,17 @@ def default_specs() -> dict[str, str]:
     return {name: f"{name}=={pkg.version}" for name, pkg in matrix.load().packages.items() if pkg.version}
 
 
+def _fault_from_env() -> str | None:
+    value = os.environ.get(FAULT_ENV)
+    if not value:
+        return None
+    check, _, kind = value.partition(":")
+    if check not in BY_ID or kind not in ("crash", "hang"):
+        raise UsageError(f"${FAULT_ENV}={value!r}: expected CHECK:crash or CHECK:hang with a check id",
+                         hint=f"it is a test seam: unset it (`unset {FAULT_ENV}`); check ids: {', '.join(BY_ID)}")
+    return value
+
+
 def verify(python: str | os.PathLike, *, env_label: str | None = None, plan: dict | None = None,
            plan_source: str | None = None, config: str | None = None, data: str | None = None,
            only: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT, fault: str | None = None,
@@ -84,7 +97,7 @@ def verify(python: str | os.PathLike, *, env_label: str | None = None, plan: dic
     wanted = [c for c in CHECKS if (only is None or c.id in only) and (c.id != "data.check" or data)]
     ids = {c.id for c in wanted}
     args = {"plan": plan, "config": config, "env": env_label, "gpu_present": driver_present(),
-            "fault": fault or os.environ.get("HOOFENV_VERIFY_FAULT"), "default_types": RTMPOSE_TYPES,
+            "fault": fault or _fault_from_env(), "default_types": RTMPOSE_TYPES,
             "default_specs": default_specs()}
     jobs: list[tuple] = []
     groups: dict[str, list[str]] = {}

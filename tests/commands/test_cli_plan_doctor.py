@@ -73,7 +73,8 @@ def test_corrupt_matrix_names_the_row(tmp_path):
     path = tmp_path / "m.yaml"
     path.write_text(bad)
     proc = run_cli("plan", "--facts", PROFILE, "--matrix", str(path))
-    assert proc.returncode == 1 and "cuda[2].tag" in proc.stderr and "Traceback" not in proc.stderr
+    # a matrix the user named (--matrix) is their input: a usage error, exit 2 (the shipped one failing exits 1)
+    assert proc.returncode == 2 and "cuda[2].tag" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_override_is_a_clean_error():
@@ -132,5 +133,8 @@ def test_doctor_compares_an_environment_with_the_plan(tmp_path):
     assert not [line for line in env_check["details"] if line.startswith("torch ")]
     assert "torchvision is missing" in details
     assert "mmpose is missing" in details
+    # a venv hoofenv did not make: install --env would refuse it, so the fix is --current in it, never --env it
+    assert f"--env {env_dir} " not in env_check["hint"] and "hoofenv install --current" in env_check["hint"]
+    assert any("will not replace it" in d for d in env_check["details"])
     proc = run_cli("doctor", "--facts", PROFILE, "--env", str(env_dir))
-    assert "[✗] Environment" in proc.stdout and "Fix: hoofenv install" in proc.stdout
+    assert "[✗] Environment" in proc.stdout and "Fix: . " in proc.stdout and "hoofenv install --current" in proc.stdout

@@ -134,9 +134,13 @@ def test_review_orders_by_lowest_keypoint_score(run):
     (["predict", "best.pth", "a.jpg", "-o", "o", "--angles", "--angle-points", "toe=x"], "missing role"),
     (["predict", "best.pth", "a.jpg", "-o", "o", "--cvat", "x.zip", "--visible-score", "0"], "--visible-score"),
     (["predict", "--onnx", "nope.onnx", "a.jpg", "-o", "o"], "nope.onnx: no such file"),
-    (["export", "nope.pth", "--onnx", "m.onnx"], "no such checkpoint"),
+    (["predict", "--onnx", "m.onnx", "a.jpg", "-o", "o", "--threads", "-1"], "--threads"),
+    (["export", "nope.pth", "--onnx", "m.onnx"], "nope.pth: no such file"),
+    (["export", "best.pth", "--onnx", "a.jpg/m.onnx"], "is a file, not a folder"),
 ])
 def test_flags_refused_before_anything_runs(tmp_path, args, words):
+    for name in ("m.onnx", "a.jpg", "best.pth"):
+        (tmp_path / name).write_bytes(b"not read")
     proc = run_cli(*args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr

@@ -9,8 +9,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -313,3 +315,157 @@ def test_current_refuses_a_system_python(tmp_path):
                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
                         timeout=120)
     assert ok.returncode == 0 and sys.prefix in ok.stdout, ok.stderr
+
+
+# -- what hoofenv may touch, one install at a time (docs/install.md "What hoofenv touches") ----------------------
+BUILD = [*STACK, "--mmcv-source", "build", "--installer", "uv", "--no-verify"]
+
+
+def spawn(world, cwd: Path, name: str, *args: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """`hoofenv install ARGS` started in the background; its stderr goes to cwd/NAME.err."""
+    env = isolated_env(cwd, world["server"].url, world["cache"]) | (extra_env or {}) | {"PYTHONPATH": str(REPO)}
+    err = cwd / f"{name}.err"
+    proc = subprocess.Popen([sys.executable, "-m", "hoofenv", "install", *args], stdout=(cwd / f"{name}.out").open("w"),
+                            stderr=err.open("w"), cwd=cwd, env=env)
+    return proc, err
+
+
+def wait_until(what: str, check, *procs: subprocess.Popen) -> None:
+    """Poll `check` (a guard against a hang, not a timing assertion)."""
+    deadline = time.monotonic() + 240
+    while not check():
+        for p in procs:
+            assert p.poll() is None, f"exited ({p.returncode}) before: {what}"
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def gated(tmp_path: Path) -> tuple[Path, dict]:
+    """A fresh hoofenv cache, and a gate the fake mmcv build waits at (it writes GATE.started on arrival)."""
+    gate = tmp_path / "gate"
+    return gate, {"HOOFENV_CACHE_DIR": str(tmp_path / "hcache"), "FAKE_MMCV_GATE": str(gate), "PIP_NO_CACHE_DIR": "1"}
+
+
+def test_two_installs_into_one_env_take_turns(world, tmp_path):
+    gate, env_vars = gated(tmp_path)
+    started = Path(f"{gate}.started")
+    a, a_err = spawn(world, tmp_path, "a", *BUILD, extra_env=env_vars)
+    try:
+        wait_until("the first install is inside its mmcv build", started.exists, a)
+        b, b_err = spawn(world, tmp_path, "b", *BUILD, extra_env=env_vars)
+        wait_until("the second install waits", lambda: "waiting for" in b_err.read_text(), b)
+        assert f"waiting for pid {a.pid}" in b_err.read_text() and "the install into" in b_err.read_text()
+    finally:
+        gate.touch()
+    assert a.wait(300) == 0, a_err.read_text()
+    assert b.wait(300) == 0, b_err.read_text()
+    assert "nothing to do" in b_err.read_text(), "after the wait, the second finds the first one's env"
+    env = tmp_path / ".hoofenv" / "env"
+    stages = [p for p in (tmp_path / ".hoofenv" / ".env.d").iterdir() if p.is_dir()]
+    assert len(stages) == 1 and env.resolve() == stages[0].resolve()
+    marker = json.loads((stages[0] / "hoofenv-made.json").read_text())
+    assert marker["made_by"] == "hoofenv" and marker["stage"] == stages[0].name and marker["pid"] == a.pid
+    assert started.read_text().count("\n") == 1, "mmcv was built once"
+
+
+def test_two_mmcv_builds_of_one_key_build_once(world, tmp_path):
+    gate, env_vars = gated(tmp_path)
+    a, a_err = spawn(world, tmp_path, "a", *BUILD, "--env", "e1", "--lock", "e1.lock", extra_env=env_vars)
+    try:
+        wait_until("the first build runs", Path(f"{gate}.started").exists, a)
+        b, b_err = spawn(world, tmp_path, "b", *BUILD, "--env", "e2", "--lock", "e2.lock", extra_env=env_vars)
+        wait_until("the second build waits", lambda: "waiting for" in b_err.read_text(), b)
+        assert f"waiting for pid {a.pid}" in b_err.read_text() and "the mmcv build for" in b_err.read_text()
+    finally:
+        gate.touch()
+    assert a.wait(300) == 0, a_err.read_text()
+    assert b.wait(300) == 0, b_err.read_text()
+    assert "mmcv wheel built" in a_err.read_text() and "compile mmcv" in a_err.read_text()
+    assert "built meanwhile by another install" in b_err.read_text() and "compile mmcv" not in b_err.read_text()
+    wheels = tmp_path / "hcache" / "wheels"
+    assert [p.name for p in wheels.iterdir()] == [next(wheels.iterdir()).name] and list(wheels.glob("*/mmcv-*.whl"))
+    assert not [p for p in (tmp_path / "hcache" / "build").iterdir() if p.is_dir()], "the build folder is gone"
+    assert Path(f"{gate}.started").read_text().count("\n") == 1
+    for e in ("e1", "e2"):
+        mmcv = next((tmp_path / e).glob("lib/python*/site-packages/mmcv/__init__.py")).read_text()
+        assert "BUILT_WITH_TORCH = '2.1.2+cpu'" in mmcv, e
+
+
+def test_a_killed_mmcv_build_leaves_no_wheel_and_is_reclaimed(world, tmp_path):
+    gate, env_vars = gated(tmp_path)
+    a, a_err = spawn(world, tmp_path, "a", *BUILD, extra_env=env_vars)
+    try:
+        wait_until("the build runs", Path(f"{gate}.started").exists, a)
+        os.kill(a.pid, signal.SIGKILL)
+        assert a.wait(60) == -9
+        hcache = tmp_path / "hcache"
+        assert not list(hcache.glob("wheels/*/mmcv-*.whl")), "a killed build put a wheel in the cache"
+        left = [p for p in (hcache / "build").iterdir() if p.is_dir()]
+        assert len(left) == 1 and (left[0] / "venv").is_dir(), "the killed build's folder is left for the next run"
+        env_vars.pop("FAKE_MMCV_GATE")
+        proc = hoof(world, tmp_path, *BUILD, extra_env=env_vars)
+    finally:
+        gate.touch()  # the killed build's orphaned backend (if any) stops waiting
+    assert proc.returncode == 0, proc.stderr
+    assert "removed what an earlier, unfinished mmcv build left" in proc.stderr and str(left[0]) in proc.stderr
+    assert "resuming" in proc.stderr or "Installing into" in proc.stderr
+    assert len(list(hcache.glob("wheels/*/mmcv-*.whl"))) == 1 and not left[0].exists()
+    assert not [p.name for p in (hcache / "wheels").iterdir() if p.name.startswith(".")], "no temp folder left"
+
+
+def test_stale_stages_are_resumed_or_cleaned_and_nothing_else(world, tmp_path):
+    """A stage of this plan that finished but was never switched in is used; hoofenv's stages of other plans
+    (finished or not) are removed, saying what and how much space; a folder of the user's in .env.d stays."""
+    kill = {"HOOFENV_FAULT": "kill-before:switch"}
+    root, env = tmp_path / ".hoofenv" / ".env.d", tmp_path / ".hoofenv" / "env"
+    proc = hoof(world, tmp_path, *OLDER, "--installer", "uv", "--no-verify", extra_env=kill)
+    assert proc.returncode == -9 and not os.path.lexists(env), proc.stderr
+    other = [p for p in root.iterdir() if p.is_dir()]
+    assert len(other) == 1 and (other[0] / "hoofenv-plan.json").exists() and (other[0] / "hoofenv-made.json").exists()
+    proc = hoof(world, tmp_path, *STACK, "--installer", "uv", "--no-verify", extra_env=kill)
+    assert proc.returncode == -9, proc.stderr
+    assert "removed 1 stale stage" in proc.stderr and "finished, never switched in" in proc.stderr, proc.stderr
+    assert not other[0].exists()
+    finished_here = next(p for p in root.iterdir() if p.is_dir())
+    # what an install from before the marker left: an abandoned stage of another plan; and the user's folder
+    abandoned = root / "0123456789ab-0"
+    (abandoned / ".hoofenv-logs").mkdir(parents=True)
+    (abandoned / "lib").mkdir()
+    (abandoned / "lib" / "blob").write_bytes(os.urandom(300_000))
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("mine")
+    code, dry = hoof_json(world, tmp_path, *STACK, "--installer", "uv", "--dry-run")
+    assert code == 0 and dry["stage"] == str(finished_here) and dry["would_remove"] == [str(abandoned)], dry
+    assert abandoned.exists(), "the dry run removed something"
+    proc = hoof(world, tmp_path, *STACK, "--installer", "uv", "--no-verify")
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    assert "finished earlier but was never switched in" in err and "removed 1 stale stage" in err, err
+    assert "0123456789ab-0 (unfinished, abandoned, 3" in err and "freeing 3" in err  # 300 KB and a bit
+    assert "left alone in" in err and "notes" in err
+    assert "[1/2]" not in err and "[2/2]" not in err, "the finished stage's steps ran again"
+    assert env.resolve() == finished_here.resolve() and installed(env)["torch"] == "2.1.2+cpu"
+    assert sorted(p.name for p in root.iterdir()) == sorted([finished_here.name, "notes", "hoofenv-made.json"])
+    assert (root / "notes" / "todo.txt").read_text() == "mine"
+
+
+def test_a_pre_marker_env_stays_hoofenvs_and_is_marked_when_touched(world, tmp_path):
+    """Envs made before the marker (the machine's stack env is one): resumed, kept on a no-op, replaced."""
+    proc = hoof(world, tmp_path, *STACK, "--installer", "uv", "--no-verify", extra_env={"HOOFENV_FAULT":
+                                                                                         "kill-after:stack"})
+    assert proc.returncode == -9, proc.stderr
+    root, env = tmp_path / ".hoofenv" / ".env.d", tmp_path / ".hoofenv" / "env"
+    for marker in root.rglob("hoofenv-made.json"):
+        marker.unlink()  # as a hoofenv from before the marker left it
+    proc = hoof(world, tmp_path, *STACK, "--installer", "uv", "--no-verify")
+    assert proc.returncode == 0 and "resuming" in proc.stderr, proc.stderr
+    first = env.resolve()
+    assert (first / "hoofenv-made.json").exists() and (root / "hoofenv-made.json").exists(), "marked when resumed"
+    for marker in root.rglob("hoofenv-made.json"):
+        marker.unlink()
+    proc = hoof(world, tmp_path, *STACK, "--installer", "uv", "--no-verify")
+    assert proc.returncode == 0 and "nothing to do" in proc.stderr
+    assert not list(root.rglob("hoofenv-made.json")), "a no-op writes nothing"
+    proc = hoof(world, tmp_path, *OLDER, "--installer", "uv", "--no-verify")
+    assert proc.returncode == 0, proc.stderr
+    assert installed(env)["torch"] == "2.0.1+cpu" and not first.exists(), "the pre-marker stage it replaced is gone"

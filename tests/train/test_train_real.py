@@ -6,12 +6,14 @@ Needs the real stack (`stack_python`); each run is a subprocess of `hoofenv trai
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.inenv.payloads import build
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
@@ -58,6 +60,12 @@ def test_real_training_writes_every_output(trained: Path):
                  "report.md", "train.log", "run_info.json"):
         assert (trained / name).exists(), name
     assert (trained / "best.pth").resolve().name.startswith("best_coco_AP_epoch_")
+    from hoofenv.inenv import checkpoint
+
+    # every checkpoint MMEngine kept is recorded (those it removed are not), best.pth and last.pth through the files
+    kept = sorted(p.name for p in trained.glob("*.pth") if not p.is_symlink())
+    assert sorted(checkpoint.read_manifest(trained)) == kept
+    assert checkpoint.recorded(trained / "best.pth") and checkpoint.recorded(trained / "last.pth")
     epochs = json.loads((trained / "metrics.json").read_text())["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     for e in epochs:
@@ -122,8 +130,10 @@ def test_resume_refused_without_a_run(stack_python, tiny_data, tmp_path):
 
 
 def test_incremental_from_checkpoint(stack_python, tiny_data, trained, tmp_path):
+    """hoofenv's own checkpoint from another work dir loads without --trust-checkpoint: its sha256 is in the manifest
+    of the folder it lives in (best.pth is a link: the file behind it is checked)."""
     work = tmp_path / "inc"
-    proc = train(stack_python, tiny_data, work, "--from", str(trained / "best.pth"), "--trust-checkpoint", epochs=1)
+    proc = train(stack_python, tiny_data, work, "--from", str(trained / "best.pth"), epochs=1)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     log = (work / "train.log").read_text()
     assert "Load checkpoint from" in log and str((trained / "best.pth").resolve()) in log
@@ -146,3 +156,98 @@ def test_foreign_checkpoint_keeps_weights_only(stack_python, tiny_data, trained,
     trusted = train(stack_python, tiny_data, tmp_path / "t", "--from", str(foreign), "--trust-checkpoint",
                     epochs=1)
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+
+
+# ------------------------------------------------------------------------------------ crafted checkpoints, CLI
+# Every route of tests/inenv/payloads.py is refused in one stack process by tests/inenv/test_checkpoint.py (foreign
+# and with a forged manifest). Here each way in of the CLI gets a route of its own (a run costs 20-60 s on the
+# shared 2-core machine); numpy-tofile goes through the in-process test only.
+def assert_refused(proc, path: Path, marker: Path) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"refused to load {path}" in proc.stderr and "could run code" in proc.stderr, out
+    assert "Traceback" not in out
+    assert not marker.exists(), "the payload ran"
+
+
+@pytest.fixture(scope="module")
+def payloads(stack_python, trained, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("payloads")
+    marker = folder / "PWNED"
+    return build(stack_python, folder / "files", marker, (trained / "best.pth").resolve()), marker
+
+
+def test_predict_refuses_crafted_checkpoints(stack_python, trained, tiny_data, payloads, tmp_path):
+    files, marker = payloads
+    route = "getattr-eval"
+    image = sorted((tiny_data / "images").glob("val_*"))[0]
+    proc = run_cli("predict", str(files[route]), str(image), "-o", str(tmp_path / "o"), "--config",
+                   str(trained / "config.py"), "--python", str(stack_python))
+    assert_refused(proc, files[route], marker)
+    assert f"hoofenv predict {files[route]}" in proc.stderr and "--trust-checkpoint" in proc.stderr
+
+
+@pytest.mark.parametrize("flag, route", [("--from", "reduce-system"), ("--pretrained", "rebuild-exec")])
+def test_train_refuses_crafted_checkpoints(stack_python, tiny_data, payloads, flag, route, tmp_path):
+    files, marker = payloads
+    args = [a for a in TINY if a not in ("--pretrained", "none")] if flag == "--pretrained" else TINY
+    proc = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir",
+                   str(tmp_path / "w"), "--epochs", "1", "--workers", "0", *args, flag, str(files[route]))
+    assert_refused(proc, files[route], marker)
+
+
+def test_resume_refuses_a_replaced_checkpoint_with_a_forged_manifest(stack_python, tiny_data, trained, payloads,
+                                                                      tmp_path):
+    """Someone else wrote into the work dir: the last checkpoint replaced by a crafted one (HistoryBuffer carrying
+    eval reached through getattr), last_checkpoint pointing at it, and a manifest naming its sha256 exactly as hoofenv
+    writes one. The manifest earns it HistoryBuffer, never getattr."""
+    from hoofenv.inenv import checkpoint
+
+    files, marker = payloads
+    work = tmp_path / "w"
+    work.mkdir()
+    for name in ("config.py", "metainfo.py"):
+        shutil.copy(trained / name, work / name)
+    evil = work / "epoch_3.pth"
+    shutil.copy(files["history-buffer"], evil)
+    (work / "last_checkpoint").write_text(str(evil))
+    checkpoint.record(evil)
+    assert checkpoint.recorded(evil)
+    proc = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir", str(work),
+                   "--resume", "--skip-verify")
+    assert_refused(proc, evil, marker)
+    assert "in the manifest beside it" in proc.stderr and "builtins.getattr" in proc.stderr
+    assert f"--work-dir {work} --resume --trust-checkpoint" in proc.stderr
+
+
+def test_files_that_are_not_checkpoints_are_called_that(stack_python, tiny_data, trained, tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("weights are on the other disk\n")
+    image = sorted((tiny_data / "images").glob("val_*"))[0]
+    proc = run_cli("predict", str(text), str(image), "-o", str(tmp_path / "o"), "--config",
+                   str(trained / "config.py"), "--python", str(stack_python))
+    assert proc.returncode == 1 and f"{text} is not a checkpoint" in proc.stderr, proc.stdout + proc.stderr
+    assert "a text file" in proc.stderr and "--trust-checkpoint" not in proc.stderr
+    truncated = tmp_path / "half.pth"
+    data = (trained / "best.pth").resolve().read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    proc = train(stack_python, tiny_data, tmp_path / "w", "--from", str(truncated), epochs=1, workers="0")
+    assert proc.returncode == 1 and f"{truncated} is not a checkpoint" in proc.stderr, proc.stdout + proc.stderr
+    assert "truncated or damaged" in proc.stderr and "--trust-checkpoint" not in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_foreign_checkpoint_of_weights_and_numpy_loads(stack_python, tiny_data, trained, tmp_path):
+    """A checkpoint from elsewhere with weights and numpy metadata only (what model zoos publish) needs no trust."""
+    published = tmp_path / "zoo" / "published.pth"
+    published.parent.mkdir()
+    code = ("import sys, torch\n"
+            "c = torch.load(sys.argv[1], map_location='cpu', weights_only=False)\n"
+            "torch.save({'state_dict': c['state_dict'], 'meta': {'dataset_meta': c['meta']['dataset_meta']}}, "
+            "sys.argv[2])\n")
+    subprocess.run([str(stack_python), "-c", code, str((trained / "best.pth").resolve()), str(published)], check=True)
+    image = sorted((tiny_data / "images").glob("val_*"))[0]
+    proc = run_cli("predict", str(published), str(image), "-o", str(tmp_path / "o"), "--config",
+                   str(trained / "config.py"), "--python", str(stack_python))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "o" / "predictions.json").exists()

@@ -69,8 +69,9 @@ def test_real_stack_passes_every_check(base_report):
 
 def test_checkpoint_roundtrip_shows_the_weights_only_failure_and_the_remedy(base_report):
     detail = by_id(base_report[1])["checkpoint.roundtrip"]["detail"]
-    assert "plain torch.load fails under torch 2.14" in detail
+    assert "plain torch.load refuses it under torch 2.14" in detail
     assert "resumes model, optimizer and message hub" in detail
+    assert "no callables" in detail and "refuses the same file from elsewhere" in detail
 
 
 def test_numpy2_flips_numpy_version(stack_python, variants_root):
