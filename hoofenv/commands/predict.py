@@ -95,6 +95,8 @@ def _predict_torch(args, ckpt: str, images: list[str], angles_arg: str | None, e
     except HoofenvError:
         if run.unfit:
             raise UsageError(f"--angle-points: {run.unfit}", code="angles-unfit") from None
+        if run.bad_input:
+            raise UsageError(run.bad_input) from None
         raise
     return run
 

@@ -195,7 +195,7 @@ def predict_onnx(model: str, images: list[str], out: str, bboxes: str | None = N
     notes: list[dict] = []
 
     def on_event(event: dict) -> None:
-        if event["event"] in ("missing-package", "model-unreadable", "unreadable"):
+        if event["event"] in ("missing-package", "model-unreadable"):
             notes.append(event)
 
     collect = run.collect(lambda e: (on_event(e), emit(e)))
@@ -219,7 +219,7 @@ def _runner_error(rc: int, py: Path, model: str, run, notes: list[dict], lines: 
         return UsageError(f"--angle-points: {run.unfit}", hint="hoofenv predict ... --angles --angle-points "
                                                                "toe=NAME,heel=NAME,hoof_top=NAME,pastern_low=NAME,"
                                                                "pastern_high=NAME", code="angles-unfit")
-    if "unreadable" in kinds:
-        return UsageError(f"{kinds['unreadable']['image']}: not a picture Pillow can read", code="usage")
+    if run.bad_input:
+        return UsageError(run.bad_input)
     return HoofenvError(f"ONNX prediction failed (exit {rc})", output=[t for t in lines if t.strip()][-12:],
                         code="predict-failed")

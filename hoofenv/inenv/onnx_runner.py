@@ -147,7 +147,7 @@ def predict_image(session, meta: dict, image_id: int, path: str, boxes: dict, ro
     try:
         with Image.open(path) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")  # cv2.imread turns by EXIF too
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
     xyxy = results.boxes_xyxy(boxes, path, *image.size)
     frames = [center_scale(b, meta, np) for b in xyxy]
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     roles = results.angle_roles(meta["keypoints"], args.angles)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    boxes = results.load_boxes(args.bboxes)
+    boxes = results.boxes_or_exit(args.bboxes)
     found, seconds = [], []
     for image_id, image in enumerate(args.images, start=1):
         done = predict_image(session, meta, image_id, image, boxes, roles, out, np)

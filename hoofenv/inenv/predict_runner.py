@@ -78,7 +78,7 @@ def skeleton_of(meta: dict) -> list[list[int]]:
 
 def predict_all(model, args, out: Path) -> int:
     """Every picture of args.images -> DIR/predictions.json, DIR/NAME.png and the `predicted` event."""
-    boxes = results.load_boxes(args.bboxes)
+    boxes = results.boxes_or_exit(args.bboxes)
     names = keypoint_names(model.dataset_meta)
     roles = results.angle_roles(names, args.angles)
     found, seconds = [], []

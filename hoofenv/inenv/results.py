@@ -9,6 +9,7 @@ and the end with `predicted` (keypoint names, skeleton, category, median seconds
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -17,22 +18,43 @@ from . import angles, protocol
 MIN_POINT_SCORE = 0.0  # SimCC marks a keypoint it could not place with a score <= 0 (location -1)
 
 
+class BoxesError(ValueError):
+    """--bboxes cannot be used; the message names the file, the entry and what is wrong."""
+
+
+def _box(value, where: str) -> list[float]:
+    ok = isinstance(value, list) and len(value) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not ok or value[2] <= 0 or value[3] <= 0:
+        raise BoxesError(f"{where}: bbox {value!r} is not [x, y, w, h] with w > 0 and h > 0")
+    return [float(v) for v in value]
+
+
 def load_boxes(path: str | None) -> dict[str, list[list[float]]]:
     """--bboxes: a COCO file (images + annotations) or a list of {file_name or image_id, bbox: [x, y, w, h]};
-    boxes by picture file name."""
+    boxes by picture file name. Raises BoxesError for a file that is not that."""
     if not path:
         return {}
-    data = json.loads(Path(path).read_text())
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise BoxesError(f"{path}: not readable JSON ({exc})") from None
     by_name: dict[str, list[list[float]]] = {}
-    if isinstance(data, dict) and "annotations" in data:
-        names = {i["id"]: i["file_name"] for i in data.get("images", [])}
-        for ann in data["annotations"]:
-            if ann.get("bbox"):
-                by_name.setdefault(os.path.basename(names.get(ann["image_id"], "")), []).append(ann["bbox"])
-    else:
-        for rec in data:
-            key = os.path.basename(str(rec.get("file_name", rec.get("image_id", ""))))
-            by_name.setdefault(key, []).append(rec["bbox"])
+    try:
+        if isinstance(data, dict) and "annotations" in data:
+            names = {i["id"]: i["file_name"] for i in data.get("images", [])}
+            for n, ann in enumerate(data["annotations"]):
+                if ann.get("bbox"):
+                    key = os.path.basename(str(names.get(ann.get("image_id"), "")))
+                    by_name.setdefault(key, []).append(_box(ann["bbox"], f"{path}: annotations[{n}]"))
+        elif isinstance(data, list):
+            for n, rec in enumerate(data):
+                key = os.path.basename(str(rec.get("file_name", rec.get("image_id", ""))))
+                by_name.setdefault(key, []).append(_box(rec.get("bbox"), f"{path}: [{n}]"))
+        else:
+            raise BoxesError(f"{path}: expected a COCO file with annotations or a list of {{file_name, bbox}}")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BoxesError(f"{path}: an entry lacks {exc} or is not an object") from None
     return by_name
 
 
@@ -58,6 +80,15 @@ def record(image_id: int, image: str, kps, scores, box) -> dict:
 def angle_points(rec: dict) -> list:
     """The points of a results entry that angles.measure may use: a point SimCC could not place is missing."""
     return angles.from_coco_keypoints(rec["keypoints"], min_score=MIN_POINT_SCORE)
+
+
+def boxes_or_exit(path: str | None) -> dict[str, list[list[float]]]:
+    """load_boxes, or a `bad-boxes` event and EXIT_USAGE."""
+    try:
+        return load_boxes(path)
+    except BoxesError as exc:
+        protocol.emit("bad-boxes", message=str(exc))
+        raise SystemExit(protocol.EXIT_USAGE) from None
 
 
 def angle_roles(names: list[str], spec: str | None) -> dict[str, int] | None:

@@ -92,6 +92,7 @@ class PredictRun:
     images: list[dict] = field(default_factory=list)  # image_id, path, width, height, instances, seconds
     seconds_per_image: float | None = None
     unfit: str | None = None  # the runner's `angles-unfit` message
+    bad_input: str | None = None  # the runner's `bad-boxes` message, or the picture it could not read
 
     def collect(self, emit: Callable[[dict], None]) -> Callable[[dict], None]:
         """An event callback that keeps what this run needs and passes every event on to `emit`."""
@@ -109,6 +110,10 @@ class PredictRun:
                 self.seconds_per_image = event.get("seconds_per_image")
             elif kind == "angles-unfit":
                 self.unfit = str(event.get("message"))
+            elif kind == "bad-boxes":
+                self.bad_input = f"--bboxes {event.get('message')}"
+            elif kind == "unreadable":
+                self.bad_input = f"{event.get('image')}: not a picture that can be read"
             emit(event)
 
         return on_event

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -161,3 +162,21 @@ def test_cli_lists_export_and_predict_flags():
         assert flag in text
     assert "--onnx" in run_cli("export", "--help").stdout
     assert Path(outputs.__file__).name == "outputs.py"
+
+
+def test_boxes_file_is_checked_before_any_picture(tmp_path):
+    from hoofenv.inenv import results
+
+    good = tmp_path / "b.json"
+    good.write_text(json.dumps([{"file_name": "x/a.jpg", "bbox": [1, 2, 30, 40]}]))
+    assert results.load_boxes(str(good)) == {"a.jpg": [[1.0, 2.0, 30.0, 40.0]]}
+    assert results.boxes_xyxy(results.load_boxes(str(good)), "/p/a.jpg", 99, 99) == [[1.0, 2.0, 31.0, 42.0]]
+    assert results.boxes_xyxy({}, "/p/b.jpg", 64, 48) == [[0.0, 0.0, 64.0, 48.0]]
+    for text, words in (("[{\"file_name\": \"a.jpg\", \"bbox\": [1, 2, 0, 4]}]", "w > 0"),
+                        ("[{\"file_name\": \"a.jpg\", \"bbox\": [1, 2, NaN, 4]}]", "[0]: bbox"),
+                        ("{\"images\": [], \"annotations\": [{\"image_id\": 1, \"bbox\": \"big\"}]}", "annotations[0]"),
+                        ("[{\"file_name\": \"a.jpg\"}]", "bbox None"), ("{\"a\": 1}", "expected a COCO file"),
+                        ("[1, 2]", "not an object"), ("{", "not readable JSON")):
+        good.write_text(text)
+        with pytest.raises(results.BoxesError, match=re.escape(words)):
+            results.load_boxes(str(good))
