@@ -8,7 +8,8 @@ training env) on the same pictures and boxes, in the same run, interleaved (onnx
 
 Usage:
   .venv/bin/python bench/bench_onnx.py --ckpt WORK/best.pth --onnx MODEL.onnx --stack-python ENV/bin/python \
-      --ort-python ORT/bin/python --images DIR [--bboxes ANN.json] [--n 8] [--rounds 3]
+      --ort-python ORT/bin/python --images DIR [--bboxes ANN.json] [--n 8] [--rounds 3] [--trust-checkpoint]
+MODEL.onnx from `hoofenv export WORK/best.pth --onnx MODEL.onnx`; ORT a venv with numpy, onnxruntime, Pillow.
 Prints a Markdown table (medians of the rounds and the median of the per-round ratios torch / onnx).
 """
 
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--bboxes")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--trust-checkpoint", action="store_true", help="a checkpoint trained before its manifest existed")
     a = ap.parse_args()
     folder = Path(a.images)
     images = sorted(folder.glob("val_*")) or sorted([*folder.glob("*.jpg"), *folder.glob("*.png")])
@@ -77,7 +79,8 @@ def main() -> None:
     hoofenv = [sys.executable, "-m", "hoofenv", "predict"]
     onnx = hoofenv + ["--onnx", a.onnx, *images, *boxes, "--python", a.ort_python, "--angles", "--json", "-o"]
     onnx1 = hoofenv + ["--onnx", a.onnx, images[0], *boxes, "--python", a.ort_python, "--json", "-o"]
-    torch = hoofenv + [a.ckpt, *images, *boxes, "--python", a.stack_python, "--angles", "--json", "-o"]
+    trust = ["--trust-checkpoint"] if a.trust_checkpoint else []
+    torch = hoofenv + [a.ckpt, *images, *boxes, "--python", a.stack_python, *trust, "--angles", "--json", "-o"]
     timed(onnx + [str(tmp / "warm-o")])  # warm the file cache, not counted
     timed(torch + [str(tmp / "warm-t")])
     rows = {k: [] for k in ("onnx_wall", "torch_wall", "onnx_img", "torch_img", "onnx_start", "onnx_start_cpu")}
