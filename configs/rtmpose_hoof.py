@@ -27,6 +27,8 @@ amp = False
 seed = 21
 deterministic = False
 log_interval = 10
+hoof_angles = None                       # role -> keypoint name (docs/angles.md); None: no angle metric
+hoofenv_inenv = None                     # hoofenv/inenv, where the angle metric lives (rendered absolute)
 # --- end hoofenv parameters ---
 
 default_scope = 'mmpose'
@@ -190,11 +192,17 @@ custom_hooks = [
         switch_pipeline=train_pipeline_stage2),
 ]
 
-# evaluators: COCO OKS AP (needs area > 0: `hoofenv data check`) and PCK@0.1 of the box
+# evaluators: COCO OKS AP (needs area > 0: `hoofenv data check`) and PCK@0.1 of the box; with hoof_angles, the
+# hoof and pastern angle errors in degrees (hoofenv/inenv/angle_metric.py, docs/angles.md). hoofenv's runner has
+# registered that module's package `hoofenv_inenv`; a plain MMEngine run (`mim train mmpose config.py`) registers
+# it here from hoofenv_inenv's launch.py, which keeps the folder off sys.path.
+if hoof_angles and hoofenv_inenv and __import__('os').path.isfile(hoofenv_inenv + '/launch.py'):
+    __import__('runpy').run_path(hoofenv_inenv + '/launch.py')['load_package']()
+custom_imports = dict(imports=['hoofenv_inenv.angle_metric'], allow_failed_imports=False) if hoof_angles else {}
 val_evaluator = [
     dict(type='CocoMetric', ann_file=data_root + 'annotations/val.json', use_area=True),
     dict(type='PCKAccuracy', thr=0.1, norm_item='bbox'),
-]
+] + ([dict(type='HoofAngleMetric', points=hoof_angles)] if hoof_angles else [])
 test_evaluator = val_evaluator
 
 env_cfg = dict(

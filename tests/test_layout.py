@@ -15,7 +15,8 @@ from hoofenv.errors import CODES, registered
 from tests.conftest import REPO
 
 PACKAGE = REPO / "hoofenv"
-SHARED = {"hoofenv.__version__", "hoofenv.errors", "hoofenv.files", "hoofenv.paths", "hoofenv.inenv.protocol"}
+SHARED = {"hoofenv.__version__", "hoofenv.errors", "hoofenv.files", "hoofenv.paths", "hoofenv.inenv.protocol",
+          "hoofenv.inenv.angles"}
 # folder -> the hoofenv packages its modules may import (besides SHARED and themselves)
 MAY_IMPORT = {
     "machine": set(),
@@ -24,10 +25,14 @@ MAY_IMPORT = {
     "install": {"machine", "stack"},
     "verify": {"machine", "stack", "data"},
     "train": {"machine", "stack", "data", "verify"},
+    "export": {"machine", "stack", "install", "data", "train"},
 }
 # what code inside the managed env may import besides the standard library and its own package
 STACK = {"torch", "torchvision", "mmengine", "mmcv", "mmdet", "mmpose", "numpy", "cv2", "onnx", "xtcocotools",
-         "matplotlib", "pkg_resources"}
+         "matplotlib", "pkg_resources", "PIL"}
+# the ONNX runtime env (numpy, onnxruntime, Pillow) runs these in-env modules and only these
+ONNX_RUNNER = "onnx_runner.py"
+ONNX_ENV = {"numpy", "onnxruntime", "PIL"}
 MAX_FUNCTION_LINES = 80
 
 
@@ -87,8 +92,31 @@ def test_code_run_inside_the_env_uses_the_standard_library_and_the_stack_only():
     for p in sorted((PACKAGE / "inenv").glob("*.py")):
         for line, mod, level in imports(p):
             top = mod.split(".")[0]
-            if level == 0 and top not in stdlib and top not in STACK:
+            if level == 0 and top not in stdlib and top not in STACK and not (p.name == ONNX_RUNNER
+                                                                                and top in ONNX_ENV):
                 wrong.append(f"{p.name}:{line} imports {mod}")
+    assert not wrong, wrong
+
+
+def test_the_onnx_runner_needs_nothing_of_the_training_stack():
+    """inenv/onnx_runner.py and every in-env module it imports, at any depth: standard library, numpy, onnxruntime
+    and Pillow only (the light env of `hoofenv predict --onnx` has no torch, mmcv, MMPose or OpenCV)."""
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    todo, seen, wrong = [ONNX_RUNNER], set(), []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line, mod, level in imports(PACKAGE / "inenv" / name):
+            if level == 1:
+                todo += [f"{m}.py" for m in ([mod] if mod else [])]
+                todo += [f"{a.name}.py" for node in ast.walk(ast.parse((PACKAGE / "inenv" / name).read_text()))
+                         if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module
+                         for a in node.names]
+            elif mod.split(".")[0] not in stdlib | ONNX_ENV:
+                wrong.append(f"{name}:{line} imports {mod}")
+    assert {"drawing.py", "results.py", "angles.py", "protocol.py"} <= seen
     assert not wrong, wrong
 
 

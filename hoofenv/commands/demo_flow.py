@@ -121,6 +121,21 @@ def read_metrics(work_dir: Path) -> dict:
             "AP": number(last["metrics"].get("coco/AP"))}
 
 
+ANGLE_KEYS = {"hoof mean": "angle/hoof_mae", "hoof p90": "angle/hoof_p90", "pastern mean": "angle/pastern_mae",
+              "pastern p90": "angle/pastern_p90", "HPA agreement": "angle/hpa_agreement"}
+
+
+def read_angle_metrics(work_dir: Path) -> dict:
+    """The angle errors of the last validation (degrees; docs/angles.md), under "angles"; {} when there are none."""
+    try:
+        epochs = json.loads((work_dir / "metrics.json").read_text()).get("epochs", [])
+        last = [e for e in epochs if isinstance(e, dict) and isinstance(e.get("metrics"), dict)][-1]["metrics"]
+    except (OSError, ValueError, AttributeError, IndexError, TypeError):
+        return {}
+    found = {k: last[v] for k, v in ANGLE_KEYS.items() if isinstance(last.get(v), (int, float))}
+    return {"angles": found} if found else {}
+
+
 def _set_aside(work_dir: Path) -> Path | None:
     """`hoofenv train` refuses a work dir that holds a run: a re-run of the demo keeps the old one beside it."""
     if not (work_dir / "last_checkpoint").exists() and not any(work_dir.glob("*.pth")):
@@ -201,6 +216,7 @@ def _train(result: DemoResult, out: Path, work_dir: Path, epochs: int, batch_siz
     t_args += list(train_args or [])
     _run_step(result, "train", t_args, quiet, hint=f"hoofenv {' '.join(t_args)}")
     result.metrics = read_metrics(work_dir)
+    result.metrics.update(read_angle_metrics(work_dir))
 
 
 def _predict(result: DemoResult, out: Path, work_dir: Path, env_args: list[str], quiet: bool) -> None:
@@ -215,6 +231,7 @@ def _predict(result: DemoResult, out: Path, work_dir: Path, env_args: list[str],
     # the validation boxes, as a detector would give them: the model was trained on hoof boxes, not whole frames
     p_args = ["predict", str(ckpt), *map(str, images), "-o", str(pred_dir), "--bboxes",
               str(out / "annotations" / "val.json"), *env_args]
+    p_args.append("--angles")  # hoof and pastern angles drawn, and in angles.csv
     _run_step(result, "predict", p_args, quiet, hint=f"hoofenv {' '.join(p_args)}")
     result.predictions_dir = str(pred_dir)
     result.pictures = sorted(str(p) for p in pred_dir.rglob("*.png"))
@@ -231,6 +248,12 @@ def render(result: DemoResult) -> str:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         lines.append(f"val metrics:  PCK@0.1 {fmt(m.get('PCK@0.1'))}, AP {fmt(m.get('AP'))}"
                      + (f" (epoch {m['epoch']})" if m.get("epoch") is not None else ""))
+    angle = result.metrics.get("angles") if result.metrics else None
+    if angle:
+        deg = lambda k: f"{angle[k]:.1f}°" if k in angle else "n/a"  # noqa: E731
+        lines.append(f"angle error:  hoof {deg('hoof mean')} (90th pct {deg('hoof p90')}), pastern "
+                     f"{deg('pastern mean')} (90th pct {deg('pastern p90')})"
+                     + (f", HPA agreement {angle['HPA agreement']:.2f}" if "HPA agreement" in angle else ""))
     if result.predictions_dir:
         lines.append(f"pictures:     {result.predictions_dir}/ ({len(result.pictures)} PNGs)")
         lines += [f"              {p}" for p in result.pictures[:PREDICT_IMAGES]]

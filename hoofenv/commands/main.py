@@ -16,7 +16,8 @@ from hoofenv.errors import HoofenvError
 
 # Subcommand name -> module in hoofenv.commands. Every module is imported to build the parser, so each keeps its
 # top-level imports to argparse and hoofenv.errors: a heavy import there slows `hoofenv plan` for everyone.
-COMMANDS = ["doctor", "plan", "install", "verify", "data", "train", "predict", "demo", "config", "matrix"]
+COMMANDS = ["doctor", "plan", "install", "verify", "data", "train", "predict", "export", "demo", "config",
+            "matrix"]
 
 
 class BadArguments(Exception):

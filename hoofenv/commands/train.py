@@ -166,7 +166,10 @@ def _hms(seconds: float) -> str:
 
 
 def _metrics(metrics: dict) -> str:
-    return "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k in ("coco/AP", "coco/AP .5", "PCK"))
+    text = "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items() if k in ("coco/AP", "coco/AP .5", "PCK"))
+    degrees = [f"{name} {metrics[f'angle/{name}_mae']:.1f}°" for name in ("hoof", "pastern")
+               if f"angle/{name}_mae" in metrics]
+    return text + (f"  angle error {', '.join(degrees)}" if degrees else "")
 
 
 TEXT = {

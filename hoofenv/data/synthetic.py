@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hoofenv.errors import HoofenvError
+from hoofenv.inenv import angles
 
 KEYPOINTS = ["toe", "heel", "hoof_pastern_junction", "pastern_axis"]
 # 1-based, as CVAT writes it; the same edges as the `hoof-side` schema preset (0-based there).
@@ -72,6 +73,7 @@ class Sample:
     occluders: int
     keypoints: list[list[float]] = field(default_factory=list)
     visibility: list[int] = field(default_factory=list)
+    angles: dict = field(default_factory=dict)  # true_angles(): the hoof's angles from its canonical geometry
 
 
 def _jitter(rng: random.Random, colour, amount: int = 18):
@@ -173,6 +175,20 @@ def _hoof(rng: random.Random) -> _Hoof:
     toe_round = rng.uniform(0.0, 0.06)
     capsule = [heel, (toe[0] - toe_round, 0.0), (toe[0], toe_round), junction, *coronet, heel_top]
     return _Hoof(wall, toe, heel, junction, heel_top, u, c0, pastern_pt, p_len, coronet, capsule)
+
+
+def true_angles(hoof: _Hoof) -> dict:
+    """The angles `hoofenv predict --angles` measures (hoofenv/inenv/angles.py), read off the canonical hoof, where
+    the ground is exactly y=0 and nothing is rotated, mirrored or rounded: the hoof angle is the wall angle drawn,
+    the pastern angle that of hoof_pastern_junction -> pastern_axis. `pastern_axis_drawn_deg` is the tilt of the
+    pastern band as drawn; the pastern_axis point lies on that band's axis, which starts at the middle of the
+    coronet, not at the junction, so the junction -> pastern_axis line is flatter than the band."""
+    hoof_deg = math.degrees(hoof.wall)
+    dx, dy = hoof.pastern_pt[0] - hoof.junction[0], hoof.pastern_pt[1] - hoof.junction[1]
+    pastern_deg = math.degrees(math.atan2(abs(dy), abs(dx)))
+    return {"hoof_deg": round(hoof_deg, 4), "pastern_deg": round(pastern_deg, 4),
+            "difference_deg": round(hoof_deg - pastern_deg, 4), "hpa": angles.hpa_class(hoof_deg, pastern_deg),
+            "pastern_axis_drawn_deg": round(math.degrees(math.atan2(hoof.u[1], -hoof.u[0])), 4)}
 
 
 def _camera(rng: random.Random, size, facing: str, hoof: _Hoof):
@@ -279,7 +295,7 @@ def _draw_sample(rng: random.Random, size, Image, ImageDraw, ImageFilter, facing
     x1, y1 = min(float(W), x1 + pad), min(float(H), y1 + pad)
     params = dict(rotation_deg=round(math.degrees(rot), 2), scale_px=round(scale, 2),
                   facing="right" if mirror == 1 else "left", wall_angle_deg=round(math.degrees(hoof.wall), 2),
-                  occluders=len(occluders))
+                  occluders=len(occluders), angles=true_angles(hoof))
     return img, kps, vis, (x0, y0, x1 - x0, y1 - y0), params
 
 

@@ -28,7 +28,8 @@ OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 STATUSES = (OK, WARN, FAIL, SKIP)
 
 # Entry points of the launcher: name -> module of this package with a main(argv) -> int.
-ENTRIES = {"verify": "verify_probe", "train": "train_runner", "predict": "predict_runner", "config": "config_probe"}
+ENTRIES = {"verify": "verify_probe", "train": "train_runner", "predict": "predict_runner", "config": "config_probe",
+           "onnx": "onnx_runner"}  # onnx: the light env of `hoofenv predict --onnx`: numpy, onnxruntime, Pillow only
 
 # `hoofenv train --track mlflow`: MMEngine's MLflowVisBackend with metric names MLflow accepts, registered by the
 # train runner and named in the rendered config

@@ -242,6 +242,9 @@ def finish(work_dir: Path) -> None:
                 shutil.copy2(target, link)
                 checkpoint.record(link)
     plot_curves(work_dir)
+    from . import angle_metric
+
+    angle_metric.plot(work_dir)
 
 
 # ------------------------------------------------------------------------------------------------- distributed

@@ -240,6 +240,7 @@ class Matrix:
 
     def toolchain_row(self, cuda_version: str) -> ToolchainRow | None:
         return next((r for r in self.cuda_toolchains if r.cuda == cuda_version), None)
+    on_demand: dict[str, Pin] = field(default_factory=dict)  # added when a command needs it, outside the plan
 
     def cuda_row(self, tag: CudaTag) -> CudaRow | None:
         return next((r for r in self.cuda if r.tag == tag), None)
@@ -400,7 +401,19 @@ class _Validator:
                       stack_why, self.gpu_families(data), pypi_torch=self.pypi_torch(data, torch),
                       cuda_toolchains=self.cuda_toolchains(data), nvcc_install=self.nvcc_install(data))
         matrix.tracking = self.tracking(data)
+        matrix.on_demand = self.on_demand(data)
         return matrix
+
+    def on_demand(self, data: dict) -> dict[str, Pin]:
+        """`on_demand` (optional): packages a command adds when it needs them (onnx into the training env for
+        `hoofenv export`; the ONNX runtime env), never part of the plan, the lock or the stack's key."""
+        pins = {}
+        for name, row in (self.get(data, "on_demand", "(top level)", dict, required=False) or {}).items():
+            where = f"on_demand.{name}"
+            spec = self.get(row, "spec", where)
+            self.parse(SpecifierSet, spec, f"{where}.spec")
+            pins[name] = Pin(name, spec, self.get(row, "why", where), self.source(row, where))
+        return pins
 
     def cuda(self, data: dict) -> list[CudaRow]:
         rows = []

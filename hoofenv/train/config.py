@@ -65,6 +65,8 @@ class TrainParams:
     seed: int = 21
     deterministic: bool = False
     log_interval: int = 10
+    hoof_angles: dict | None = None  # role -> keypoint name: the angle metric (hoofenv/inenv/angles.py)
+    hoofenv_inenv: str | None = None  # the folder of that metric's package, for plain MMEngine runs
     extra: dict = field(default_factory=dict)
     world_size: int = 1  # processes in all: the global batch is train_batch_size x world_size
 
@@ -155,6 +157,8 @@ def render(params: TrainParams, template: str | None = None) -> str:
         seed=int(params.seed),
         deterministic=bool(params.deterministic),
         log_interval=int(params.log_interval),
+        hoof_angles=dict(params.hoof_angles) if params.hoof_angles else None,
+        hoofenv_inenv=str(params.hoofenv_inenv) if params.hoofenv_inenv else None,
     )
     if params.world_size != 1:  # one process: the block stays as it was
         values["world_size"] = int(params.world_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +30,9 @@ def find_config(ckpt: Path, config: str | None) -> Path:
 
 def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, config: str | None = None,
             env: str | None = None, python: str | None = None, device: str = "cpu", export: str | None = None,
-            trust_checkpoint: bool = False, emit: Callable[[dict], None] | None = None) -> Path:
+            trust_checkpoint: bool = False, emit: Callable[[dict], None] | None = None,
+            angles: str | None = None) -> Path:
+    """`angles`: "auto" or a JSON object of role -> keypoint name: draw the hoof angles on the pictures."""
     emit = emit or (lambda e: None)
     ckpt_path = Path(ckpt).expanduser()
     if not ckpt_path.is_file():
@@ -45,6 +48,7 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
     py = stack_python(TrainOptions(data="", env=env, python=python))
     args = [str(cfg), str(ckpt_path.resolve()), *[str(Path(i).resolve()) for i in images],
             "-o", str(Path(out).resolve()), "--device", device]
+    args += ["--angles", angles] if angles else []
     if bboxes:
         args += ["--bboxes", str(Path(bboxes).resolve())]
     if trust_checkpoint:
@@ -74,3 +78,42 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
         raise HoofenvError(f"prediction failed (exit {rc})", output=[t for t in lines if t.strip()][-12:],
                            code="predict-failed")
     return Path(out)
+
+
+@dataclass
+class PredictRun:
+    """What a predict runner (PyTorch or ONNX) reported: the `image` and `predicted` events of results.py."""
+
+    out: Path
+    backend: str = ""
+    keypoints: list[str] = field(default_factory=list)
+    skeleton: list[list[int]] = field(default_factory=list)
+    category: str = "hoof"
+    images: list[dict] = field(default_factory=list)  # image_id, path, width, height, instances, seconds
+    seconds_per_image: float | None = None
+    unfit: str | None = None  # the runner's `angles-unfit` message
+    bad_input: str | None = None  # the runner's `bad-boxes` message, or the picture it could not read
+
+    def collect(self, emit: Callable[[dict], None]) -> Callable[[dict], None]:
+        """An event callback that keeps what this run needs and passes every event on to `emit`."""
+
+        def on_event(event: dict) -> None:
+            kind = event.get("event")
+            if kind == "image":
+                self.images.append({k: event.get(k) for k in ("image_id", "path", "width", "height", "instances",
+                                                               "seconds")})
+            elif kind == "predicted":
+                self.backend = str(event.get("backend", ""))
+                self.keypoints = list(event.get("keypoints") or [])
+                self.skeleton = list(event.get("skeleton") or [])
+                self.category = str(event.get("category") or "hoof")
+                self.seconds_per_image = event.get("seconds_per_image")
+            elif kind == "angles-unfit":
+                self.unfit = str(event.get("message"))
+            elif kind == "bad-boxes":
+                self.bad_input = f"--bboxes {event.get('message')}"
+            elif kind == "unreadable":
+                self.bad_input = f"{event.get('image')}: not a picture that can be read"
+            emit(event)
+
+        return on_event

@@ -82,6 +82,28 @@ def read_epochs(metrics: dict, notes: list[str]) -> list[dict]:
     return clean
 
 
+def angle_lines(epochs: list[dict]) -> list[str]:
+    """The angle errors of the validation whose COCO AP was best (the epoch of best.pth), else the last one."""
+    evaluated = [e for e in epochs if "angle/hoof_mae" in e.get("metrics", {})
+                 or "angle/pastern_mae" in e.get("metrics", {})]
+    if not evaluated:
+        return []
+    # MMEngine's save_best keeps the first of equal APs
+    pick = max(evaluated, key=lambda e: (e["metrics"].get("coco/AP", -1.0), -e["epoch"]))
+    m = pick["metrics"]
+    lines = [f"- angle error at epoch {pick['epoch']} (best coco/AP), degrees: "]
+    parts = []
+    for name in ("hoof", "pastern", "difference"):
+        if f"angle/{name}_mae" in m and f"angle/{name}_p90" in m:
+            parts.append(f"{name} mean {m[f'angle/{name}_mae']:.2f}, 90th percentile {m[f'angle/{name}_p90']:.2f}"
+                         f" (n={int(m.get(f'angle/{name}_n', 0))})")
+    lines[0] += "; ".join(parts)
+    if "angle/hpa_agreement" in m:
+        lines.append(f"- hoof-pastern axis class agreement: {m['angle/hpa_agreement']:.3f} "
+                     f"(n={int(m.get('angle/hpa_n', 0))}); definitions: docs/angles.md")
+    return lines
+
+
 def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: list[dict] | None = None,
                  title: str | None = None) -> Path:
     notes: list[str] = []
@@ -111,6 +133,7 @@ def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: li
         lines.append("- no validation ran")
     lines.append(f"- epochs: {len(epochs)} of {metrics.get('max_epochs', '?')}; final loss "
                  f"{epochs[-1].get('loss', '?') if epochs else '?'}")
+    lines += angle_lines(epochs)
     lines += ["", "## Time"]
     if secs:
         lines.append(f"- {secs[len(secs) // 2]:.1f} s per epoch (median), "
@@ -137,7 +160,8 @@ def write_report(work_dir: Path, stats, size: str, wall: float | None, ranks: li
     lines += [f"- note: {n}" for n in notes]
     lines += ["", "## Files", "- best.pth, last.pth: checkpoints (links to MMEngine's files)",
               "- config.py: the rendered config (absolute paths); metainfo.py: the keypoint schema",
-              "- metrics.json, loss.png, metrics.png: per-epoch numbers and curves; train.log: the full log", ""]
+              "- metrics.json, loss.png, metrics.png: per-epoch numbers and curves; train.log: the full log",
+              "- angles.png: hoof and pastern angle errors per validation (when the keypoints name them)", ""]
     return atomic_write_text(work_dir / "report.md", "\n".join(lines))
 
 

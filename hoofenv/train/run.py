@@ -19,7 +19,8 @@ from typing import Callable
 from hoofenv.data.schema import Schema, write_metainfo
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.files import atomic_write_text
-from hoofenv.inenv import protocol
+from hoofenv.inenv import angles, protocol
+from hoofenv.machine.inenv import LAUNCHER
 from hoofenv.machine.probe import gpu_memory_gib
 from hoofenv.train import config as trainconfig
 from hoofenv.machine import inenv
@@ -71,7 +72,8 @@ def render_config(opts: TrainOptions, root: Path, metainfo: Path, schema, size: 
         base_lr=opts.lr if opts.lr is not None else trainconfig.scaled_lr(batch * world),
         warmup_iters=trainconfig.warmup_iters(samples, batch * world, opts.epochs),
         pretrained=pretrained, amp=opts.amp, seed=opts.seed, deterministic=opts.deterministic,
-        extra=dict(opts.extra), world_size=world,
+        hoof_angles=angles.names_for(schema.keypoints) if angles.fits(schema.keypoints) else None,
+        hoofenv_inenv=str(LAUNCHER.parent), extra=dict(opts.extra), world_size=world,
     )
     template = Path(opts.config).read_text() if opts.config else None
     if template is not None and trainconfig.BEGIN not in template:

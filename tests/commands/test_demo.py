@@ -77,6 +77,23 @@ def test_read_metrics_reads_the_last_validation_train_wrote(tmp_path):
     assert demo.read_metrics(tmp_path) == {}
 
 
+def test_demo_prints_the_angle_errors_of_the_last_validation(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"epochs": [
+        {"epoch": 1, "metrics": {"PCK": 0.5, "angle/hoof_mae": 9.0}},
+        {"epoch": 2, "metrics": {"PCK": 0.9, "coco/AP": 0.7, "angle/hoof_mae": 2.14, "angle/hoof_p90": 4.0,
+                                 "angle/pastern_mae": 3.0, "angle/pastern_p90": 6.5, "angle/hpa_agreement": 0.95}},
+    ]}))
+    found = demo.read_angle_metrics(tmp_path)
+    assert found == {"angles": {"hoof mean": 2.14, "hoof p90": 4.0, "pastern mean": 3.0, "pastern p90": 6.5,
+                                "HPA agreement": 0.95}}
+    result = demo.DemoResult(data_dir="d", metrics={**demo.read_metrics(tmp_path), **found})
+    text = demo.render(result)
+    assert "angle error:  hoof 2.1° (90th pct 4.0°), pastern 3.0° (90th pct 6.5°), HPA agreement 0.95" in text
+    (tmp_path / "metrics.json").write_text(json.dumps({"epochs": [{"epoch": 1, "metrics": {"PCK": 0.5}}]}))
+    assert demo.read_angle_metrics(tmp_path) == {}
+    assert "angle error" not in demo.render(demo.DemoResult(data_dir="d", metrics=demo.read_metrics(tmp_path)))
+
+
 @pytest.mark.slow
 @pytest.mark.stack
 def test_full_demo_on_the_real_stack(tmp_path, stack_python: Path):

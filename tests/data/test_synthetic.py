@@ -161,3 +161,30 @@ def test_fixed_facing_mirrors_nothing_else(tmp_path):
             assert a["keypoints"] == b["keypoints"]
     with pytest.raises(HoofenvError):
         synthetic.generate(tmp_path / "bad", n_train=1, n_val=1, facing="up")
+
+
+# Pixel digests, keypoints and visibility of four pictures as the generator drew them before it recorded angles
+# (commit e065907): recording them must not change a picture or the random sequence.
+BEFORE_ANGLES = {
+    ("train", 0, "both"): ("37c80a5fe3f8efa7", [[62.179, 53.906], [35.786, 50.483], [48.272, 33.818],
+                                                [32.844, 24.027]], [2, 2, 2, 2]),
+    ("train", 7, "both"): ("8ab45f7b64548223", [[37.185, 50.146], [61.062, 42.168], [45.179, 23.128],
+                                                [59.762, 6.139]], [2, 2, 2, 2]),
+    ("val", 3, "right"): ("01a0ad316775239e", [[58.209, 57.853], [29.571, 56.134], [43.283, 35.353],
+                                               [25.335, 27.283]], [2, 2, 2, 2]),
+    ("val", 5, "left"): ("cbdd93650c6ac79e", [[21.303, 53.879], [41.918, 49.952], [33.544, 31.979],
+                                              [47.741, 19.584]], [2, 2, 1, 2]),
+}
+
+
+@pytest.mark.parametrize("key", sorted(BEFORE_ANGLES))
+def test_true_angles_leave_pictures_and_random_sequence_unchanged(key):
+    split, index, facing = key
+    img, kps, vis, _, params = synthetic.render(11, split, index, (96, 80), facing)
+    digest, points, visibility = BEFORE_ANGLES[key]
+    assert hashlib.sha256(img.tobytes()).hexdigest()[:16] == digest
+    assert [[round(x, 3), round(y, 3)] for x, y in kps] == points and vis == visibility
+    truth = params["angles"]
+    assert truth["hoof_deg"] == pytest.approx(params["wall_angle_deg"], abs=0.006)
+    assert 0 < truth["pastern_deg"] < 90 and truth["hpa"] in ("aligned", "broken-forward", "broken-back")
+    assert truth["difference_deg"] == pytest.approx(truth["hoof_deg"] - truth["pastern_deg"], abs=2e-4)

@@ -61,13 +61,5 @@ def test_predict_refuses_missing_files(stack_python, model, tmp_path):
     assert proc.returncode == 2 and "nope.jpg: no such file" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_export_onnx(stack_python, model, tmp_path):
-    work, data = model
-    image = sorted((data / "images").glob("val_*"))[0]
-    proc = run_cli("predict", str(work / "best.pth"), str(image), "-o", str(tmp_path / "o"), "--python",
-                   str(stack_python), "--export", "onnx")
-    if proc.returncode != 0 and "needs the `onnx` package" in proc.stderr:
-        assert "pip install onnx" in proc.stderr and (tmp_path / "o" / "predictions.json").exists()
-        pytest.skip("the onnx package is not in this stack (torch.onnx.export needs it): the message was checked")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (tmp_path / "o" / "model.onnx").stat().st_size > 100_000
+# `predict --export onnx` (which installs onnx into the env it is given) is tested on a venv layered on the stack,
+# never on the shared stack itself: tests/export/test_onnx_real.py.

@@ -39,9 +39,19 @@ def test_metainfo_reaches_train_val_test_and_paths_absolute(tmp_path):
         if ev["type"] == "CocoMetric":
             assert ev["ann_file"] == f"{tmp_path}/annotations/val.json"
             assert ev["use_area"] is True
-    assert {e["type"] for e in cfg["val_evaluator"]} == {"CocoMetric", "PCKAccuracy"}
+    assert {e["type"] for e in cfg["val_evaluator"]} == {"CocoMetric", "PCKAccuracy", "HoofAngleMetric"}
     assert cfg["default_hooks"]["checkpoint"]["save_best"] == "coco/AP"
     assert cfg["default_hooks"]["checkpoint"]["save_last"] is True
+
+
+def test_angle_metric_only_for_keypoints_that_name_a_hoof(tmp_path):
+    side = _render(tmp_path, PRESETS["hoof-side"])
+    metric = next(e for e in side["val_evaluator"] if e["type"] == "HoofAngleMetric")
+    assert metric["points"]["hoof_top"] == "hoof_pastern_junction" and side["hoof_angles"] == metric["points"]
+    assert side["custom_imports"] == dict(imports=["hoofenv_inenv.angle_metric"], allow_failed_imports=False)
+    assert side["hoofenv_inenv"].endswith("hoofenv/inenv")
+    four = _render(tmp_path, PRESETS["four-hooves"])
+    assert "HoofAngleMetric" not in {e["type"] for e in four["val_evaluator"]} and not four["custom_imports"]
 
 
 def test_keypoint_count_no_halfbody_ema_and_switch_inside_schedule(tmp_path):

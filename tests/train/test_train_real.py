@@ -82,6 +82,18 @@ def test_real_training_writes_every_output(trained: Path):
     assert (trained / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_validation_reports_angle_errors(trained: Path):
+    """Degrees beside AP and PCK: in metrics.json per validation, angles.png, report.md (docs/angles.md)."""
+    epochs = json.loads((trained / "metrics.json").read_text())["epochs"]
+    last = epochs[-1]["metrics"]
+    for key in ("angle/pastern_mae", "angle/pastern_p90", "angle/pastern_n"):
+        assert key in last, sorted(last)
+    assert last["angle/pastern_n"] >= 1 and 0 <= last["angle/pastern_mae"] <= 90
+    assert (trained / "angles.png").read_bytes()[:4] == b"\x89PNG"
+    assert "angle error at epoch" in (trained / "report.md").read_text()
+    assert "HoofAngleMetric" in (trained / "config.py").read_text()
+
+
 def test_mim_train_runs_the_rendered_config(stack_python, trained: Path, tmp_path):
     """The seed's users train with `mim train mmpose CONFIG`: openmim is installed held to the pins, and the config
     hoofenv renders is a plain MMEngine config that mim's path (mmpose's packaged tools/train.py) runs as is."""
