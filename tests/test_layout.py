@@ -154,3 +154,21 @@ def test_every_error_code_is_registered():
     unregistered = sorted(c for c in codes if not registered(c)
                           and not (c.endswith("-") and any(k.startswith(c) for k in CODES)))
     assert not unregistered, f"add these to hoofenv/errors.py CODES: {unregistered}"
+
+
+def test_every_test_the_promises_page_names_exists():
+    """docs/PROMISES.md lists each promise with the tests that hold it: a renamed or deleted test breaks this."""
+    text = (REPO / "docs" / "PROMISES.md").read_text()
+    missing = []
+    current = None
+    for token in re.findall(r"`(tests/[\w/]+\.py)?(?:::(\w+))?`|(?<=, )`::(\w+)`", text):
+        path, name, bare = token
+        if path:
+            current = REPO / path
+            if not current.exists():
+                missing.append(path)
+                continue
+        name = name or bare
+        if name and current is not None and not re.search(rf"^def {name}\(", current.read_text(), re.M):
+            missing.append(f"{current.relative_to(REPO)}::{name}")
+    assert not missing, missing
