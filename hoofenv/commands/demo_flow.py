@@ -18,6 +18,7 @@ from pathlib import Path
 from hoofenv.data import synthetic
 from hoofenv.errors import HoofenvError
 from hoofenv.machine.environment import Environment
+from hoofenv.machine.inenv import tied_to_this_process
 
 # Chosen so that RTMPose-t from scratch reaches PCK@0.1 >= 0.9 on the synthetic val set in a few CPU minutes;
 # measured (docs/PERFORMANCE.md, `## demo`): PCK@0.1 0.97, COCO AP 0.51 after 60 epochs, 6.5 min on 2 cores.
@@ -80,7 +81,7 @@ def _run_step(result: DemoResult, name: str, args: list[str], quiet: bool, hint:
     _say(quiet, f"==> hoofenv {' '.join(args)}")
     started = time.perf_counter()
     # The child's stdout goes to our stderr: the user sees it live, and our stdout stays clean for --json.
-    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
+    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, preexec_fn=tied_to_this_process())
     step = StepResult(name, "ok" if proc.returncode == 0 else "failed", round(time.perf_counter() - started, 1),
                       command=cmd, exit_code=proc.returncode)
     result.steps.append(step)

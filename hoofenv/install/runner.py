@@ -4,13 +4,11 @@ CLI renders; a failing step becomes a HoofenvError with its command, its log, it
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -20,6 +18,7 @@ from hoofenv.files import atomic_write_text
 from hoofenv.install import watch
 from hoofenv.install.recipe import Step
 from hoofenv.install.sources import PIP_ISOLATE
+from hoofenv.machine.inenv import tied_to_this_process
 
 FAULT_ENV = "HOOFENV_FAULT"  # test seam: "kill-after:STEP" sends SIGKILL to this process after STEP
 TAIL_LINES = 12
@@ -65,20 +64,6 @@ def hint_for(step: Step, tail: list[str]) -> str:
     return HINTS.get(name, "fix the cause above and re-run `hoofenv install` (finished steps are kept)")
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the step's process, before it starts: be killed when hoofenv dies (kill -9 included), so that no orphaned
-    uv, pip or compiler keeps writing into a stage or build folder that the next run resumes or reclaims."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # hoofenv died before prctl took effect
-        os._exit(137)
-
-
 def execute(step: Step, log: Path, label: str, progress: Progress) -> tuple[int, float, list[str]]:
     """Run one step, teeing its output to `log`; (exit status, seconds, its last lines). Its sources must answer
     when it starts and keep answering while it runs (watch.py); a pip step takes exactly the sources on its
@@ -94,8 +79,7 @@ def execute(step: Step, log: Path, label: str, progress: Progress) -> tuple[int,
         fh.flush()
         proc = subprocess.Popen(step.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=env, bufsize=1, stdin=subprocess.DEVNULL,
-                                preexec_fn=functools.partial(_die_with_parent, os.getpid())
-                                if sys.platform == "linux" else None)
+                                preexec_fn=tied_to_this_process(signal.SIGKILL))
         try:
             with watch.Watch(step, lambda _reason: proc.kill(), proc.pid) as watching:
                 for line in proc.stdout:

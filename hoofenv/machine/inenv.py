@@ -7,14 +7,37 @@ that `on_line` returns for the log (MMEngine's hook table gets its explanation r
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
 from hoofenv.inenv import protocol
 
 LAUNCHER = Path(__file__).resolve().parent.parent / "inenv" / "launch.py"
+
+
+def _die_with_parent(parent: int, sig: int) -> None:
+    """In the child, before it runs: receive SIG when hoofenv dies (kill -9 included), so that no orphaned
+    installer, compiler or training keeps writing into a folder that the next run resumes or reclaims."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, sig)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # hoofenv died before prctl took effect
+        os._exit(128 + sig)
+
+
+def tied_to_this_process(sig: int = signal.SIGTERM):
+    """Popen's preexec_fn for a child that must not outlive hoofenv (Linux; elsewhere None). SIGTERM lets torchrun
+    stop its workers; install's steps take SIGKILL."""
+    return functools.partial(_die_with_parent, os.getpid(), sig) if sys.platform == "linux" else None
 
 
 def command(python: str | os.PathLike, entry: str, args: list[str]) -> list[str]:
@@ -31,7 +54,7 @@ def stream(argv: list[str], on_event: Callable[[dict], None], on_line: Callable[
         if fh:
             fh.write(f"\n$ {' '.join(argv)}\n")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ,
-                                bufsize=1, stdin=subprocess.DEVNULL)
+                                bufsize=1, stdin=subprocess.DEVNULL, preexec_fn=tied_to_this_process())
         try:
             for line in proc.stdout:
                 text = line.rstrip("\n")
