@@ -8,6 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +43,7 @@ def _record_id(where: tuple, data: dict):
     return data[section][index]["id"]
 
 
+@pytest.mark.slow  # 40 examples, each three CLI processes: 17 s
 @settings(max_examples=40, deadline=None)
 @given(where=st.sampled_from(PLACES), token=st.sampled_from(TOKENS))
 def test_check_names_the_record_and_the_writers_refuse(where, token):
