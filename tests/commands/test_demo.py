@@ -98,8 +98,10 @@ def test_demo_prints_the_angle_errors_of_the_last_validation(tmp_path):
 @pytest.mark.stack
 def test_full_demo_on_the_real_stack(tmp_path, stack_python: Path):
     env = stack_python.parent.parent
-    # 60 epochs on 2 cores: 6.5 min idle, over 10 min on a loaded machine
-    code, out = run_json("demo", "--env", str(env), cwd=tmp_path, timeout=1800)
+    # The README's path with 40 epochs instead of the default 60, to keep a fresh CI run under 45 min: measured
+    # here 406 s and PCK@0.1 0.917 at 40 epochs (0.97 at 60: docs/PERFORMANCE.md, `## demo`); below 0.85 something
+    # broke (a broken pipeline stays under 0.5).
+    code, out = run_json("demo", "--env", str(env), "--epochs", "40", cwd=tmp_path, timeout=1800)
     assert code == 0, json.dumps(out, indent=2)
-    assert out["metrics"].get("PCK@0.1") is not None and out["metrics"]["PCK@0.1"] >= 0.9, out["metrics"]
+    assert out["metrics"].get("PCK@0.1") is not None and out["metrics"]["PCK@0.1"] >= 0.85, out["metrics"]
     assert out["pictures"] and all((tmp_path / p).exists() for p in out["pictures"])

@@ -178,7 +178,7 @@ def kill_after(argv: list[str], delay: float) -> None:
 
 @pytest.mark.slow
 def test_split_killed_at_any_moment_on_a_large_export(tmp_path):
-    src = big_export(tmp_path / "big.json", 60_000)
+    src = big_export(tmp_path / "big.json", 30_000)
     out = tmp_path / "annotations"
     argv = ["data", "split", str(src), "-o", str(out), "--names", "train.json,val.json"]
     started = time.monotonic()
@@ -199,7 +199,7 @@ def test_split_killed_at_any_moment_on_a_large_export(tmp_path):
 
 @pytest.mark.slow
 def test_fix_in_place_killed_at_any_moment_on_a_large_export(tmp_path):
-    ann = big_export(tmp_path / "big.json", 60_000)
+    ann = big_export(tmp_path / "big.json", 30_000)
     original = ann.read_bytes()
     started = time.monotonic()
     code, _, err = run("data", "fix", str(ann), "-o", str(tmp_path / "reference.json"))
