@@ -142,11 +142,15 @@ def _a(value: Any) -> str:
 
 
 def problems(data: dict) -> list[tuple[str, str]]:
-    """Every record's problems, in file order."""
+    """Every record's problems, in file order, then NaN and Infinity elsewhere (`info`, ...): what the writers
+    would turn into tokens that are not JSON. Integers of any size there are JSON and are kept."""
     out = []
     for kind in RULES:
         for index, record in enumerate(data.get(kind) or []):
             out.extend(record_problems(kind, record, index))
+    for key, value in data.items():
+        if key not in RULES:
+            out.extend(("non-finite", where) for where in bad_numbers(value, str(key), integers=False))
     return out
 
 
