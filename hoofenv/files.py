@@ -60,26 +60,8 @@ def _temp_for(path: Path) -> tuple[int, str]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        raise HoofenvError(f"{path} is a folder", hint=f"name a file, e.g. {path}/annotations.json", code="usage",
-                           exit_code=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_temps(path)
-    fd, tmp = _temp_for(path)
-    try:
-        os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would hide configs and reports from the team
-        # surrogateescape: a path of non-UTF-8 bytes (read as surrogates) is written back as those bytes
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        _name(exc, path)
-        raise
-    return path
+    # surrogateescape: a path of non-UTF-8 bytes (read as surrogates) is written back as those bytes
+    return atomic_write_bytes(path, text.encode("utf-8", errors="surrogateescape"))
 
 
 def _name(exc: BaseException, path: Path) -> None:
@@ -248,8 +230,12 @@ def check_set(manifest: str | os.PathLike, data: dict | None = None) -> dict[str
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """`atomic_write_text` for bytes (pictures)."""
+    """Write DATA to PATH whole or not at all (temp file beside it, fsync, rename); the mode of a file it replaces
+    is kept (mkstemp's 0600 would hide configs and reports from the team)."""
     path = Path(path)
+    if path.is_dir():
+        raise HoofenvError(f"{path} is a folder", hint=f"name a file, e.g. {path}/annotations.json", code="usage",
+                           exit_code=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_temps(path)
     fd, tmp = _temp_for(path)
