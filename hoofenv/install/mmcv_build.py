@@ -87,7 +87,7 @@ def build_steps(plan: Plan, installer: Installer, python: str, build_env: Path, 
              [str(py), "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off",
               "--no-build-isolation", "--no-deps", "--no-binary", "mmcv", "-d", str(where / "sdist"), *source,
               plan.requirement("mmcv")], env),
-        Step("build-source", "unpack the sdist" + (f"; patch {', '.join(p['file'] for p in b.patches)}"
+        Step("build-source", "unpack the sdist" + (f"; patch {', '.join(p.get('file') or p['unity'] for p in b.patches)}"
                                                    if b.patches else ""),
              [sys.executable, "-m", "hoofenv.install.sdist", str(where / "sdist"), str(where / "src"),
               str(where / PATCHES)]),

@@ -61,10 +61,35 @@ def unpack(archive: Path, dest: Path) -> Path:
     return dest / tops.pop()
 
 
+def unity(src: Path, patch: dict) -> dict:
+    """The `*.cpp` files of one folder (but `exclude`) compiled as `units` translation units that #include them.
+
+    mmcv's thin op wrappers each parse all of torch's headers (~20 s of a core each, 56 of them) to compile a few
+    lines; as two units the headers are parsed twice. The parts are renamed `NAME.cpp.unity` in place (setup.py
+    globs `*.cpp`; their own relative #includes still resolve) and `hoofenv_unity_N.cpp` include them."""
+    folder = src / patch["unity"]
+    names = sorted(p.name for p in folder.glob("*.cpp") if p.name not in patch.get("exclude", ()))
+    if not names:
+        raise HoofenvError(f"the unity build finds no sources in {patch['unity']}", [f"why it exists: {patch['why']}"],
+                           hint="the sdist changed: update `mmcv_build.unity` in compat_matrix.yaml",
+                           code="sdist-patch")
+    units = [names[i::patch["units"]] for i in range(min(patch["units"], len(names)))]
+    for name in names:
+        (folder / name).rename(folder / f"{name}.unity")
+    for i, unit in enumerate(units):
+        atomic_write_text(folder / f"hoofenv_unity_{i}.cpp", "// written by hoofenv: " + patch["why"] + "\n"
+                          + "".join(f'#include "{name}.unity"\n' for name in unit))
+    return {**patch, "places": len(names)}
+
+
 def apply(src: Path, patches: list[dict]) -> list[dict]:
-    """Each {file, replace, with, why} applied to every occurrence; the record says how many."""
+    """Each {file, replace, with, why} applied to every occurrence, each {unity, ...} as unity() says; the record
+    says how many places each changed."""
     done = []
     for patch in patches:
+        if "unity" in patch:
+            done.append(unity(src, patch))
+            continue
         target = src / patch["file"]
         try:
             text = target.read_text()
@@ -105,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"unpacked {src}")
     for p in done:
-        print(f"patched {p['file']}: {p['replace']} -> {p['with']} ({p['places']} places): {p['why']}")
+        if "unity" in p:
+            units = f"{p['units']} unit" + ("s" if p["units"] > 1 else "")
+            print(f"unity build: {p['places']} sources of {p['unity']} as {units}: {p['why']}")
+        else:
+            print(f"patched {p['file']}: {p['replace']} -> {p['with']} ({p['places']} places): {p['why']}")
     if not done:
         print("no patches for this torch")
     return 0

@@ -97,7 +97,8 @@ def plan_build(trow: TorchRow, tag: CudaTag, row: MmcvBuildRow, facts: Facts, ma
         reason=reason,
         toolchain=toolchain,
         patches=[{"file": p.file, "replace": p.replace, "with": p.with_, "why": p.why}
-                 for p in row.patches_for(trow.version)],
+                 for p in row.patches_for(trow.version)]
+        + [{"unity": u.folder, "exclude": list(u.exclude), "units": u.units, "why": u.why} for u in row.unity],
         cflags=row.cflags,
     )
     return build, _problems(build, facts, matrix, gpus_cc)

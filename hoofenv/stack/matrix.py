@@ -138,6 +138,16 @@ class SourcePatch:
 
 
 @dataclass(frozen=True)
+class UnityBuild:
+    """One sdist folder's `*.cpp` files (but `exclude`) compiled as `units` translation units (install/sdist.py)."""
+
+    folder: str
+    exclude: tuple[str, ...]
+    units: int
+    why: str
+
+
+@dataclass(frozen=True)
 class MmcvBuildRow:
     mmcv: Version
     torch: SpecifierSet
@@ -149,6 +159,7 @@ class MmcvBuildRow:
     source: tuple[str, ...]
     patches: tuple[SourcePatch, ...] = ()
     cflags: str | None = None
+    unity: tuple[UnityBuild, ...] = ()
 
     @property
     def id(self) -> str:
@@ -508,6 +519,8 @@ class _Validator:
                 patches=tuple(self.patch(p, f"{where}.patches[{j}]")
                               for j, p in enumerate(self.get(row, "patches", where, list, required=False) or [])),
                 cflags=self.get(row, "cflags", where, required=False),
+                unity=tuple(self.unity(u, f"{where}.unity[{j}]")
+                            for j, u in enumerate(self.get(row, "unity", where, list, required=False) or [])),
             ))
         return rows
 
@@ -516,6 +529,18 @@ class _Validator:
         value = self.get(row, key, where, (int, float, dict))
         raw = value if isinstance(value, dict) else {"cpu": value, "cuda": value}
         return {kind: self.number(raw, kind, f"{where}.{key}") for kind in ("cpu", "cuda")}
+
+    def unity(self, row: Any, where: str) -> UnityBuild:
+        folder = self.get(row, "folder", where)
+        if folder.startswith("/") or ".." in folder.split("/"):
+            raise self.fail(f"{where}.folder", f"`{folder}` must be a relative path inside the sdist")
+        units = self.get(row, "units", where, int)
+        if isinstance(units, bool) or not 1 <= units <= 64:
+            raise self.fail(f"{where}.units", f"`{units}` is not a number of translation units from 1 to 64")
+        exclude = self.get(row, "exclude", where, list, required=False) or []
+        if not all(isinstance(e, str) and e and "/" not in e for e in exclude):
+            raise self.fail(f"{where}.exclude", "expected a list of file names in the folder")
+        return UnityBuild(folder, tuple(exclude), units, self.get(row, "why", where))
 
     def patch(self, row: Any, where: str) -> SourcePatch:
         file = self.get(row, "file", where)

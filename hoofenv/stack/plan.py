@@ -56,7 +56,8 @@ class MmcvBuild:
     minutes: int
     reason: str
     toolchain: Toolchain | None = None
-    patches: list[dict[str, str]] = field(default_factory=list)  # {file, replace, with, why}: for the sdist
+    patches: list[dict] = field(default_factory=list)  # for the sdist: {file, replace, with, why} or
+    #                                                     {unity, exclude, units, why} (install/sdist.py)
     cflags: str | None = None
 
 
@@ -252,3 +253,11 @@ def _check_values(plan: Plan, bad) -> None:
     if plan.status == "ok" and None in (plan.python, plan.torch, plan.cuda, plan.mmcv):
         missing = [n for n in ("python", "torch", "cuda", "mmcv") if getattr(plan, n) is None]
         raise bad(missing[0], "is required in a plan whose status is ok")
+
+
+def describe_patch(patch: dict) -> str:
+    """One line for a plan's sdist patch, either kind."""
+    if "unity" in patch:
+        but = f" but {', '.join(patch['exclude'])}" if patch.get("exclude") else ""
+        return f"{patch['unity']}/*.cpp{but} compiled as {patch['units']} units: {patch['why']}"
+    return f"{patch['file']}: {patch['replace']} -> {patch['with']}: {patch['why']}"

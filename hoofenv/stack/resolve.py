@@ -17,7 +17,7 @@ from hoofenv.machine.sources import URL_SCHEMES
 from hoofenv.stack.build import PYPI, plan_build, toolchain_ready
 from hoofenv.stack.matrix import (NO_INDEX, TEMPLATE_FIELDS, Matrix, MmcvBuildRow, MmcvWheelRow,
                                   TorchRow, template_problem)
-from hoofenv.stack.plan import MmcvChoice, Plan, Problem, PythonSource
+from hoofenv.stack.plan import MmcvChoice, Plan, Problem, PythonSource, describe_patch
 from hoofenv.stack.sources import SourceView, TorchSource, fill_sources
 
 
@@ -434,8 +434,8 @@ def _fill_build(plan: Plan, c: _Candidate, facts: Facts, matrix: Matrix, o: Over
                                                            if build.cuda_arch_list else "")
                     + f") {_cite(c.build.id, c.build.source)}")
     for patch in build.patches:
-        plan.why.append(f"mmcv sdist patched: {patch['file']}: {patch['replace']} -> {patch['with']}: {patch['why']} "
-                        f"{_cite(c.build.id + '.patches', c.build.source)}")
+        key = ".unity" if "unity" in patch else ".patches"
+        plan.why.append(f"mmcv sdist patched: {describe_patch(patch)} {_cite(c.build.id + key, c.build.source)}")
     t = build.toolchain
     if t and t.how == PYPI:
         row = matrix.toolchain_row(t.cuda)

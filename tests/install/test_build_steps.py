@@ -168,6 +168,44 @@ def test_a_patch_that_no_longer_applies_stops_the_build(tmp_path):
     assert info.value.code == "sdist-patch" and "mmcv_build.patches" in info.value.hint
 
 
+UNITY = {"unity": "ops/csrc", "exclude": ["pybind.cpp"], "units": 2, "why": "headers parsed once per unit"}
+
+
+def test_a_unity_build_leaves_setup_py_a_few_units_that_compile_every_part(tmp_path):
+    src = tmp_path / "mmcv-2.1.0"
+    ops = src / "ops" / "csrc"
+    ops.mkdir(parents=True)
+    (ops / "helper.h").write_text("#pragma once\nstatic inline int twice(int x) { return 2 * x; }\n")
+    for name in ("a", "b", "c"):
+        (ops / f"{name}.cpp").write_text(f'#include "helper.h"\nint op_{name}(int x) {{ return twice(x); }}\n')
+    (ops / "pybind.cpp").write_text("int bind() { return 0; }\n")
+    done = sdist.apply(src, [UNITY])
+    assert done[0]["places"] == 3
+    # what mmcv's setup.py globs now: the units and the excluded file, each part compiled once through a unit
+    globbed = sorted(p.name for p in ops.glob("*.cpp"))
+    assert globbed == ["hoofenv_unity_0.cpp", "hoofenv_unity_1.cpp", "pybind.cpp"]
+    included = [line for u in globbed[:2] for line in (ops / u).read_text().splitlines() if line.startswith("#incl")]
+    assert sorted(included) == ['#include "a.cpp.unity"', '#include "b.cpp.unity"', '#include "c.cpp.unity"']
+    assert (ops / "a.cpp.unity").read_text().endswith("return twice(x); }\n")
+    assert json.loads((src / sdist.RECORD).read_text())[0]["units"] == 2
+    if shutil.which("g++"):
+        objs = []
+        for name in globbed:
+            subprocess.run(["g++", "-fPIC", "-c", str(ops / name), "-o", str(tmp_path / f"{name}.o")], check=True)
+            objs.append(str(tmp_path / f"{name}.o"))
+        subprocess.run(["g++", "-shared", *objs, "-o", str(tmp_path / "ext.so")], check=True)
+        symbols = subprocess.run(["nm", "-D", "--defined-only", str(tmp_path / "ext.so")], capture_output=True,
+                                 text=True, check=True).stdout
+        assert all(f"op_{n}" in symbols for n in "abc") and "bind" in symbols
+
+
+def test_a_unity_build_that_finds_no_sources_stops_the_build(tmp_path):
+    (tmp_path / "mmcv-2.2.0" / "ops" / "csrc").mkdir(parents=True)
+    with pytest.raises(HoofenvError) as info:
+        sdist.apply(tmp_path / "mmcv-2.2.0", [UNITY])
+    assert info.value.code == "sdist-patch" and "mmcv_build.unity" in info.value.hint
+
+
 def _fake_wheel_root(root: Path, release: str) -> Path:
     cu = root / "lib" / "python3.11" / "site-packages" / "nvidia" / "cu13"
     for d in ("bin", "include", "lib", "nvvm"):

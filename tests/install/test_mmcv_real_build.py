@@ -110,6 +110,10 @@ def test_real_cpu_build_against_torch_2_14_headers(tmp_path, monkeypatch):
     log = "\n".join(p.read_text() for p in sorted((where / "logs").glob("*.log")))
     assert "patched setup.py: '-std=c++17' -> '-std=c++20'" in log
     assert "-std=c++20" in log
+    # the wrappers and the CPU kernels that share no names compile as a few units (compat_matrix.yaml's `unity`)
+    assert "unity build: 56 sources of mmcv/ops/csrc/pytorch as 2 units" in log
+    assert "unity build: 12 sources of mmcv/ops/csrc/pytorch/cpu as 1 unit:" in log
+    assert "hoofenv_unity_0.cpp" in log
     # Python's flags kept (-O3, NDEBUG), and -g0 after its -g
     assert re.search(r"-DNDEBUG -g -fwrapv -O3 -Wall -g0 ", log), "the compile lost Python's optimisation flags"
     assert any(line.startswith("compiled ") and "files" in line for line in seen.lines)

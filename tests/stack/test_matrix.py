@@ -54,6 +54,11 @@ def write(tmp_path, mutate) -> Path:
     (lambda d: d["arch_sets"]["cu126"].update(arch=["sm_x"]), "arch_sets.cu126.arch"),
     (lambda d: d["torch"][0].update(confidence="maybe"), "torch[0] (2.0.1).confidence"),
     (lambda d: d.update(schema=2), "schema"),
+    (lambda d: d["mmcv_build"][0]["unity"][0].update(folder="../up"), "mmcv_build[0].unity[0].folder"),
+    (lambda d: d["mmcv_build"][0]["unity"][0].update(units=0), "mmcv_build[0].unity[0].units"),
+    (lambda d: d["mmcv_build"][0]["unity"][0].update(units="2"), "mmcv_build[0].unity[0].units"),
+    (lambda d: d["mmcv_build"][0]["unity"][0].update(exclude=["a/b.cpp"]), "mmcv_build[0].unity[0].exclude"),
+    (lambda d: d["mmcv_build"][0]["unity"][0].pop("why"), "mmcv_build[0].unity[0]"),
 ])
 def test_bad_rows_are_named(tmp_path, mutate, where):
     with pytest.raises(HoofenvError) as info:

@@ -200,13 +200,17 @@ def test_torch_override_without_wheel_builds_as_the_only_way(matrix):
     assert plan.mmcv.source == "build"
     # built against the torch the env runs: its C++20 headers get mmcv's setup.py patched from -std=c++17
     assert plan.mmcv.build.torch_headers is None
-    assert [(p["file"], p["replace"], p["with"]) for p in plan.mmcv.build.patches] == [
+    assert [(p["file"], p["replace"], p["with"]) for p in plan.mmcv.build.patches if "file" in p] == [
         ("setup.py", "'-std=c++17'", "'-std=c++20'")]
+    # and its thin sources compile as a few units, each choice cited
+    assert [(p["unity"], p["units"]) for p in plan.mmcv.build.patches if "unity" in p] == [
+        ("mmcv/ops/csrc/pytorch", 2), ("mmcv/ops/csrc/pytorch/cpu", 1)]
+    assert sum("[mmcv_build.2.1.0.unity;" in w for w in plan.why) == 2
     assert any("C++20" in w and "mmcv sdist patched" in w for w in plan.why)
     assert plan.mmcv.build.cflags == "-g0"
     assert not plan.mmcv.build.force_cuda and plan.mmcv.build.cuda_arch_list is None and not plan.mmcv.build.toolchain
     older = plan_for("nogpu-debian12", matrix, torch="2.13.0", cuda="cpu")
-    assert older.mmcv.build.patches == []  # 2.13's headers compile as C++17
+    assert [p for p in older.mmcv.build.patches if "file" in p] == []  # 2.13's headers compile as C++17
 
 
 def test_allow_build_prefers_the_newest_stack(matrix):
