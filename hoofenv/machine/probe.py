@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -365,14 +364,15 @@ def gpu_memory_gib() -> float | None:
 
 def probe_os() -> OSFacts:
     info = parse_os_release(read("/etc/os-release") or "")
+    uname = os.uname()  # what platform.system(), machine() and release() return, without importing platform
     return OSFacts(
-        system=platform.system(),
-        arch=platform.machine(),
+        system=uname.sysname,
+        arch=uname.machine,
         distro=info.get("ID"),
         distro_version=info.get("VERSION_ID"),
         wsl=wsl_version(read("/proc/version")) is not None,
         wsl_version=wsl_version(read("/proc/version")),
-        kernel=platform.release(),
+        kernel=uname.release,
     )
 
 
@@ -609,6 +609,12 @@ class _Task(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.value
+
+
+def start_probe(env_dir: str | os.PathLike = ".") -> _Task:
+    """`probe(env_dir)` in a thread, started now: its commands run on another core while the caller goes on
+    (`plan` imports and loads the matrix meanwhile); `.result()` waits for the Facts."""
+    return _Task(probe, env_dir)
 
 
 def probe(env_dir: str | os.PathLike = ".") -> Facts:
