@@ -221,3 +221,24 @@ def test_doctor_flags_a_torch_build_other_than_the_plans(tmp_path):
     details = next(c for c in report["checks"] if c["id"] == "env")["details"]
     assert "torch 2.1.2+cu121 is another build than the plan's (torch==2.1.2+cpu)" in details
     assert not [d for d in details if d.startswith("torchvision")]
+
+
+def test_plan_leaves_the_garbage_collector_as_it_found_it(tmp_path, capsys):
+    """`plan` pauses the collector while it imports and resolves; a caller in the same process gets it back."""
+    import gc
+
+    from hoofenv.commands.main import main
+
+    assert gc.isenabled()
+    assert main(["plan", "--json", "--facts", PROFILE]) == 0
+    assert gc.isenabled()
+    broken = tmp_path / "facts.json"
+    broken.write_text("{")
+    assert main(["plan", "--json", "--facts", str(broken)]) == 2 and gc.isenabled()  # raised inside the command
+    gc.disable()
+    try:
+        main(["plan", "--json", "--facts", PROFILE])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()
