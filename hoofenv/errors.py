@@ -128,6 +128,8 @@ def registered(code: str) -> bool:
 
 @dataclass
 class HoofenvError(Exception):
+    """A problem the CLI renders once, uv-style (message, causes, the failing output, hint), or as JSON."""
+
     message: str
     causes: list[str] = field(default_factory=list)
     hint: str | None = None

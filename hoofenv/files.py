@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from hoofenv.errors import HoofenvError
@@ -56,6 +54,8 @@ def sweep_temps(path: Path) -> list[Path]:
 
 
 def _temp_for(path: Path) -> tuple[int, str]:
+    import tempfile  # here: `hoofenv plan` reads its caches and seldom writes one
+
     return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
 
 
@@ -78,6 +78,8 @@ def backup(path: str | os.PathLike) -> Path:
     fd, tmp = _temp_for(path)
     os.close(fd)
     try:
+        import shutil
+
         shutil.copy2(path, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())

@@ -14,8 +14,8 @@ import sys
 from hoofenv import __version__
 from hoofenv.errors import HoofenvError
 
-# Subcommand name -> module in hoofenv.commands. Every module is imported to build the parser, so each keeps its
-# top-level imports to argparse and hoofenv.errors: a heavy import there slows `hoofenv plan` for everyone.
+# Subcommand name -> module in hoofenv.commands. `hoofenv --help` (and any argv that does not start with a command)
+# imports every module to build the parser, so each keeps its top-level imports to argparse and hoofenv.errors.
 COMMANDS = ["doctor", "plan", "install", "verify", "data", "train", "predict", "export", "demo", "config",
             "matrix"]
 
@@ -36,14 +36,16 @@ class Parser(argparse.ArgumentParser):
         raise BadArguments(self, message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `only` the one subcommand's parser under the same top level: `hoofenv plan ...`
+    then imports and builds one command module, not eleven (the top level's usage names COMMAND either way)."""
     parser = Parser(
         prog="hoofenv",
         description="Probe, plan, install, verify, check data and train RTMPose hoof keypoints.",
     )
     parser.add_argument("--version", action="version", version=f"hoofenv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [only] if only in COMMANDS else COMMANDS:
         importlib.import_module(f"hoofenv.commands.{name}").add_parser(sub)
     return parser
 
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     tolerant_streams()
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv else None)
     args = argparse.Namespace(json="--json" in argv)  # until parsed: how to report an error
     try:
         args = parser.parse_args(argv)

@@ -275,13 +275,23 @@ def plan_from(args: argparse.Namespace, env_dir: str = ".", fresh_sources: bool 
     """(facts, plan) for this machine or the recorded one, with the command line's overrides. Probed facts get
     the machine's package sources (cached a few minutes unless `fresh_sources`); recorded facts keep theirs."""
     from hoofenv.machine.facts import load_facts_override
-    from hoofenv.stack import matrix
-    from hoofenv.stack.resolve import resolve
 
     recorded = load_facts_override(getattr(args, "facts", None))
-    facts = recorded or facts_from(args, env_dir)
-    m = matrix.load(getattr(args, "matrix", None))
-    o = overrides_from(args)
+    probing = None
+    if recorded is None:
+        from hoofenv.machine.probe import start_probe
+
+        probing = start_probe(env_dir)  # its commands run while the stack modules are imported here
+    try:
+        from hoofenv.stack import matrix
+        from hoofenv.stack.resolve import resolve
+
+        m = matrix.load(getattr(args, "matrix", None))
+        o = overrides_from(args)
+    finally:
+        if probing is not None:
+            probing.join()  # a bad matrix or flag: the probe still ends (and saves its caches) before we do
+    facts = recorded or probing.result()
     if recorded is None:
         facts.sources = sources_from(args, facts, m, o, fresh_sources)
     return facts, resolve(facts, m, o)

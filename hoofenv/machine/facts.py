@@ -22,6 +22,8 @@ FACTS_ENV = "HOOFENV_FACTS"
 
 @dataclass
 class OSFacts:
+    """The operating system: what the train platforms and the driver gate are checked against."""
+
     system: str
     arch: str
     distro: str | None = None
@@ -33,6 +35,8 @@ class OSFacts:
 
 @dataclass
 class Interpreter:
+    """A Python found on this machine, by version and path."""
+
     version: str
     path: str
     home: str | None = None  # its CUDA_HOME (from `nvcc --dryrun`: a wrapper script in /usr/local/bin points elsewhere)
@@ -40,6 +44,8 @@ class Interpreter:
 
 @dataclass
 class PythonFacts:
+    """The running Python, the others found, and whether venv, conda and pip are at hand."""
+
     version: str
     executable: str
     available: list[str] = field(default_factory=list)
@@ -51,6 +57,8 @@ class PythonFacts:
 
 @dataclass
 class GPU:
+    """One NVIDIA GPU as NVML, nvidia-smi or lspci reports it."""
+
     name: str
     compute_capability: str | None = None
     memory_mib: int | None = None
@@ -85,6 +93,8 @@ class Nvcc:
 
 @dataclass
 class ToolFacts:
+    """Versions of the tools an install or an mmcv build may use; None: not found."""
+
     uv: str | None = None
     conda: str | None = None
     mamba: str | None = None
@@ -138,6 +148,8 @@ class SourcesFacts:
 
 @dataclass
 class Facts:
+    """Everything the plan knows about a machine; round-trips through JSON (`--facts FILE`)."""
+
     os: OSFacts
     python: PythonFacts
     nvidia: NvidiaFacts | None = None

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from pathlib import Path
 
 from hoofenv.errors import HoofenvError, UsageError
@@ -365,14 +364,15 @@ def gpu_memory_gib() -> float | None:
 
 def probe_os() -> OSFacts:
     info = parse_os_release(read("/etc/os-release") or "")
+    uname = os.uname()  # what platform.system(), machine() and release() return, without importing platform
     return OSFacts(
-        system=platform.system(),
-        arch=platform.machine(),
+        system=uname.sysname,
+        arch=uname.machine,
         distro=info.get("ID"),
         distro_version=info.get("VERSION_ID"),
         wsl=wsl_version(read("/proc/version")) is not None,
         wsl_version=wsl_version(read("/proc/version")),
-        kernel=platform.release(),
+        kernel=uname.release,
     )
 
 
@@ -451,6 +451,71 @@ class InterpreterCache:
             pass  # a read-only home only costs the next run its speed
 
 
+def _ask(cmd: list[str], stderr: bool = False) -> tuple[int | None, str | None]:
+    """(exit code, stdout [+ stderr]) of `cmd`; (None, None) when it cannot start or hangs."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return proc.returncode, proc.stdout + (proc.stderr if stderr else "")
+
+
+def _compiled(path: str) -> bool:
+    """An ELF executable: what it says about its own version is fixed by its bytes (a script such as conda's
+    reports the package installed under it, which can change while the script does not)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+class ToolCache:
+    """The output of compiled tools' version commands (uv, gcc, g++, ninja, nvcc), keyed by the command line and
+    the binary's real path, mtime and size, like InterpreterCache: on a warm `plan` no tool is started. Scripts,
+    failures and anything not a version question (nvidia-smi, lspci: the hardware's state) are asked on every
+    run, but once per run: the nvcc on PATH is both a tool and a compiler candidate."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or cache_root() / "tools.json"
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except (OSError, ValueError, RecursionError):
+            self.entries = {}
+        if not isinstance(self.entries, dict):
+            self.entries = {}
+        self.dirty = False
+        self.asked: dict[tuple, tuple[int | None, str | None]] = {}  # this run's answers
+        self.locks: dict[tuple, threading.Lock] = {}
+        self.lock = threading.Lock()
+
+    def run(self, cmd: list[str], stderr: bool = False, also: list[str] = (), keep=None) -> str | None:
+        """stdout (and with `stderr` stderr too) of `cmd` when it succeeds, as `run` gives it; `also`: files whose
+        change also makes the kept answer stale; `keep`: the part of the output to keep (and return)."""
+        exe = which(cmd[0])
+        if not exe:
+            return None
+        stamps = [_stat_key(exe), *(_stat_key(p) or f"{p}:absent" for p in also)]
+        key = "\0".join([exe, *cmd[1:], *map(str, stamps)]) if stamps[0] and _compiled(exe) else None
+        hit = self.entries.get(key) if key else None
+        if isinstance(hit, str):
+            return hit
+        asked = (exe, *cmd[1:], stderr, keep is None)
+        with self.lock:
+            once = self.locks.setdefault(asked, threading.Lock())
+        with once:  # the same command from two threads: the second waits for the first's answer
+            if asked not in self.asked:
+                code, out = _ask([exe, *cmd[1:]], stderr)
+                self.asked[asked] = code, keep(out) if keep and out is not None else out
+            code, out = self.asked[asked]
+        if code == 0 and key:
+            self.entries[key] = out
+            self.dirty = True
+        return out if code == 0 or stderr else None
+
+    save = InterpreterCache.save
+
+
 def probe_python(interpreters: list[Interpreter]) -> PythonFacts:
     here = Interpreter(".".join(map(str, sys.version_info[:3])), sys.executable)
     seen, unique = set(), []
@@ -511,18 +576,45 @@ def parse_nvcc_home(dryrun: str) -> str | None:
     return os.path.dirname(m.group(1).strip().rstrip("/")) if m else None
 
 
-def probe_nvcc(path: str) -> Nvcc | None:
-    """An nvcc's release and its CUDA home; None when it does not run."""
-    version = parse_nvcc_version(run([path, "--version"]) or "")
+def probe_nvcc(path: str, cache: ToolCache | None = None) -> Nvcc | None:
+    """An nvcc's release and its CUDA home; None when it does not run. With `cache`, both answers are kept for as
+    long as the nvcc binary and the nvcc.profile beside it (which sets the folders it reports) are unchanged."""
+    cache = cache or ToolCache(path=Path(os.devnull))  # an empty one that keeps nothing
+    version = parse_nvcc_version(cache.run([path, "--version"]) or "")
     if not version:
         return None
-    try:
-        proc = subprocess.run([path, "--dryrun", "-E", "-x", "cu", os.devnull], capture_output=True, text=True,
-                              timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-        home = parse_nvcc_home(proc.stdout + proc.stderr)
-    except (OSError, subprocess.SubprocessError):
-        home = None
-    return Nvcc(version, os.path.abspath(path), home)
+    profile = os.path.join(os.path.dirname(os.path.realpath(path)), "nvcc.profile")
+    dryrun = cache.run([path, "--dryrun", "-E", "-x", "cu", os.devnull], stderr=True, also=[profile],
+                       keep=lambda out: "\n".join(line for line in out.splitlines() if line.startswith("#$ _HERE_=")))
+    return Nvcc(version, os.path.abspath(path), parse_nvcc_home(dryrun or ""))
+
+
+class _Task(threading.Thread):
+    """`fn(*args)` in a thread of its own, started now; `result()` waits and returns or raises what it did
+    (concurrent.futures would cost `plan` the import of logging)."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self.fn, self.args, self.value, self.error = fn, args, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self.error = exc
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def start_probe(env_dir: str | os.PathLike = ".") -> _Task:
+    """`probe(env_dir)` in a thread, started now: its commands run on another core while the caller goes on
+    (`plan` imports and loads the matrix meanwhile); `.result()` waits for the Facts."""
+    return _Task(probe, env_dir)
 
 
 def probe(env_dir: str | os.PathLike = ".") -> Facts:
@@ -536,18 +628,18 @@ def probe(env_dir: str | os.PathLike = ".") -> Facts:
         "gxx": ["g++", "-dumpfullversion"],
         "ninja": ["ninja", "--version"],
     }
-    cache = InterpreterCache()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        nvidia = pool.submit(probe_nvidia)
-        interps = [pool.submit(cache.get, n) for n in interpreter_candidates()]
-        tools = {k: pool.submit(run, cmd) for k, cmd in tool_cmds.items()}
-        nvccs = [pool.submit(probe_nvcc, p) for p in nvcc_candidates()]
-        os_facts = probe_os()
-        tool_out = {k: f.result() for k, f in tools.items()}
-        found = [i for f in interps if (i := f.result())]
-        nv = nvidia.result()
-        compilers = [n for f in nvccs if (n := f.result())]
+    cache, tool_cache = InterpreterCache(), ToolCache()
+    nvidia = _Task(probe_nvidia)
+    interps = [_Task(cache.get, n) for n in interpreter_candidates()]
+    tools = {k: _Task(tool_cache.run, cmd) for k, cmd in tool_cmds.items()}
+    nvccs = [_Task(probe_nvcc, p, tool_cache) for p in nvcc_candidates()]
+    os_facts = probe_os()
+    tool_out = {k: f.result() for k, f in tools.items()}
+    found = [i for f in interps if (i := f.result())]
+    nv = nvidia.result()
+    compilers = [n for f in nvccs if (n := f.result())]
     cache.save()
+    tool_cache.save()
     notes = []
     if nv is not None and nv.visible_env is not None:
         notes += [n for n in [visible_indices(nv.visible_env, nv.gpus, os.environ.get(ORDER_ENV))[1]] if n]

@@ -8,7 +8,6 @@ does not read pip's: hoofenv passes the same indexes, find-links and constraints
 
 from __future__ import annotations
 
-import configparser
 import functools
 import json
 import os
@@ -42,6 +41,8 @@ HOLDS = re.compile(r"^(torch|torchvision|mmcv)-[^/]*\.(whl|tar\.gz)$", re.I)
 
 @dataclass
 class Target:
+    """A place to ask for packages (an index or find-links), with where it came from (`origin`)."""
+
     role: str
     url: str
     origin: str = "upstream"
@@ -75,6 +76,8 @@ def pip_config_origins() -> dict[str, tuple[str, str]]:
     pip could not read either is refused, naming it."""
     values: dict[str, tuple[str, str]] = {}
     for path in pip_config_files():
+        import configparser  # here: most machines have no pip config file, and `plan` skips the import
+
         parser = configparser.RawConfigParser()
         try:
             parser.read(path, encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -20,6 +19,7 @@ from hoofenv.files import atomic_write_text
 from hoofenv.paths import cache_root, resource
 
 MATRIX_ENV = "HOOFENV_MATRIX"
+PARSED_CACHE = "compat_matrix.parsed.json"  # in cache_root(); compat_matrix.json is older hoofenvs' (sha256-keyed)
 CONFIDENCE = {"verified", "secondary", "inferred"}
 NO_INDEX = "none"  # --torch-index-url none: take torch from the general sources (PyPI and mirrors)
 # the placeholders each index template may use (str.format fields)
@@ -28,10 +28,10 @@ TEMPLATE_FIELDS = {"torch": {"cuda"}, "mmcv_base": set(), "mmcv": {"base", "cuda
 
 def template_problem(text: str, allowed: set[str]) -> str | None:
     """Why `text` cannot be a URL template with `allowed` {placeholders}, or None when it can."""
-    import string
+    from _string import formatter_parser  # string.Formatter().parse itself; `import string` compiles a pattern
 
     try:
-        parsed = list(string.Formatter().parse(text))
+        parsed = list(formatter_parser(text))
     except ValueError as exc:
         return f"{exc} (write a literal brace as {{{{ or }}}})"
     if any(c.isspace() for c in text):
@@ -49,6 +49,8 @@ def template_problem(text: str, allowed: set[str]) -> str | None:
 
 @dataclass(frozen=True)
 class CudaRow:
+    """A CUDA build tag and the lowest driver that runs it, per system."""
+
     tag: CudaTag
     min_driver: dict[str, DriverVersion]
     source: tuple[str, ...]
@@ -60,6 +62,8 @@ class CudaRow:
 
 @dataclass(frozen=True)
 class ArchSet:
+    """The GPU architectures a torch build carries code for (and PTX for newer ones)."""
+
     name: str
     arch: tuple[ComputeCapability, ...]
     ptx: bool
@@ -77,6 +81,8 @@ class ArchSet:
 
 @dataclass(frozen=True)
 class TorchRow:
+    """A torch release: its torchvision, Python range and CUDA builds."""
+
     version: Version
     torchvision: str
     python: tuple[tuple[int, int], tuple[int, int]]
@@ -111,6 +117,8 @@ class PypiBuild:
 
 @dataclass(frozen=True)
 class MmcvWheelRow:
+    """The prebuilt mmcv wheels OpenMMLab serves for one torch minor."""
+
     mmcv: Version
     torch_minor: str
     cuda: frozenset[CudaTag]
@@ -149,6 +157,8 @@ class UnityBuild:
 
 @dataclass(frozen=True)
 class MmcvBuildRow:
+    """How an mmcv version builds from source: against which torch, with what, how long."""
+
     mmcv: Version
     torch: SpecifierSet
     build_torch: tuple[tuple[SpecifierSet, str], ...]
@@ -195,6 +205,8 @@ class ToolchainRow:
 
 @dataclass(frozen=True)
 class Package:
+    """mmengine, mmdet or mmpose: its version and what it requires of the others."""
+
     name: str
     version: Version | None
     requires: dict[str, SpecifierSet]
@@ -203,6 +215,8 @@ class Package:
 
 @dataclass(frozen=True)
 class Pin:
+    """A package held to a spec, with the reason."""
+
     name: str
     spec: str
     why: str
@@ -228,6 +242,8 @@ class TrackingRow:
 
 @dataclass
 class Matrix:
+    """compat_matrix.yaml, validated: the rows the resolver chooses from and cites."""
+
     path: str
     sources: dict[str, str]
     cuda: list[CudaRow]
@@ -302,12 +318,17 @@ def from_data(data: Any, path: str = "compat_matrix.yaml", exit_code: int = 1) -
 
 def _parsed(path: Path, raw: bytes, exit_code: int = 1) -> Any:
     """The YAML as plain data. The shipped matrix is parsed once per content and kept as JSON in the cache, because
-    importing PyYAML and parsing cost about a third of a `hoofenv plan` from a facts file."""
-    digest = hashlib.sha256(raw).hexdigest()
-    cached = cache_root() / "compat_matrix.json" if path == resource("compat_matrix.yaml") else None
+    importing PyYAML and parsing cost about a third of a `hoofenv plan` from a facts file. The content's key is its
+    length and CRC-32: any edit changes it (an mtime can stay), and zlib is loaded already where hashlib's OpenSSL
+    would cost `plan` ~4 ms; it only tells an edited file from the parsed one, it guards nothing (whoever can
+    write the cache can write any data under any key). Validation runs on the data either way."""
+    import zlib
+
+    digest = f"{len(raw)}:{zlib.crc32(raw):08x}"
+    cached = cache_root() / PARSED_CACHE if path == resource("compat_matrix.yaml") else None
     try:
         kept = json.loads(cached.read_text()) if cached else None
-        if kept["sha256"] == digest:
+        if kept["content"] == digest:
             return kept["data"]
     except (OSError, ValueError, TypeError, KeyError):
         pass
@@ -328,7 +349,7 @@ def _parsed(path: Path, raw: bytes, exit_code: int = 1) -> Any:
                            code="matrix-invalid", exit_code=exit_code) from exc
     try:
         if cached:
-            atomic_write_text(cached, json.dumps({"sha256": digest, "data": data}))
+            atomic_write_text(cached, json.dumps({"content": digest, "data": data}))
     except (OSError, TypeError, ValueError, HoofenvError):
         pass  # a read-only cache, or YAML that JSON cannot hold (dates): parsed again next time
     return data

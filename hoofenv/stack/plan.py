@@ -16,6 +16,8 @@ from hoofenv.machine.cuda import CudaTag
 
 @dataclass
 class Problem:
+    """Why a plan is refused (severity error) or what to watch (warning), with the fix."""
+
     code: str
     message: str
     hint: str | None = None
@@ -47,6 +49,8 @@ class Toolchain:
 
 @dataclass
 class MmcvBuild:
+    """The mmcv source build a plan asks for: flags, requirements, time."""
+
     torch_headers: str | None
     cuda_arch_list: str | None
     force_cuda: bool
@@ -63,6 +67,8 @@ class MmcvBuild:
 
 @dataclass
 class MmcvChoice:
+    """Which mmcv, and whether it is a wheel or a source build."""
+
     version: str
     source: str  # "wheel" | "build"
     build: MmcvBuild | None = None
@@ -85,6 +91,8 @@ SOURCE_FIELDS = ("torch_build", "torch_local", "sources")
 
 @dataclass
 class Plan:
+    """The stack for one machine, or its refusal, with every reason; round-trips through JSON (`Plan.load`)."""
+
     status: str  # "ok" | "refused"
     python: str | None = None
     python_source: PythonSource | None = None

@@ -23,6 +23,8 @@ from hoofenv.stack.sources import SourceView, TorchSource, fill_sources
 
 @dataclass
 class Overrides:
+    """The command line's (and environment's) choices that the resolver takes or refuses."""
+
     python: str | None = None
     torch: str | None = None
     cuda: str | None = None
@@ -84,6 +86,8 @@ def override_problem(name: str, value: str) -> str | None:
 
 @dataclass(order=True)
 class _Candidate:
+    """One torch x CUDA x Python x mmcv combination; candidates compare by `key` alone."""
+
     key: tuple
     torch: TorchRow = field(compare=False)
     tag: CudaTag = field(compare=False)

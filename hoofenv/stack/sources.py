@@ -60,6 +60,8 @@ def _tags(facts: Facts, matrix: Matrix, cuda: str | None) -> list[str]:
 
 @dataclass
 class TorchSource:
+    """Where torch's wheels come from for one CUDA build, and why."""
+
     build: str  # the CUDA build of the wheels (cpu, cu121, cu130)
     label: str | None  # the local version label their files carry; None: PyPI's own build
     index: str | None  # a PyTorch index URL for plan.indexes["torch"]; None: the general sources

@@ -91,6 +91,31 @@ def test_plan_imports_neither_torch_nor_numpy():
     assert "LOADED:" in proc.stderr and proc.stderr.split("LOADED:")[1].strip() == ""
 
 
+# What `plan` must not import: other stages, other commands' modules, and the standard library modules it was
+# freed of (each a few ms of a ~0.1 s command: logging via concurrent.futures, OpenSSL via hashlib, ...).
+NOT_FOR_PLAN = ("hoofenv.install", "hoofenv.train", "hoofenv.verify", "hoofenv.data", "hoofenv.export", "yaml",
+                "rich", "torch", "numpy", "logging", "concurrent", "hashlib", "tempfile", "platform")
+PLAN_COMMANDS = {"hoofenv.commands", "hoofenv.commands.main", "hoofenv.commands.plan", "hoofenv.commands.options",
+                 "hoofenv.commands.output"}
+
+
+@pytest.mark.parametrize("args", [["--facts", PROFILE], ["--offline"]], ids=["facts", "probe"])
+def test_plan_imports_only_what_planning_uses(tmp_path, args):
+    """sys.modules after a `plan --json` whose caches are warm (the second run in a fresh cache folder)."""
+    code = ("import sys, runpy; sys.argv=['hoofenv','plan','--json',*sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('hoofenv', run_name='__main__')\nexcept SystemExit: pass\n"
+            "sys.stderr.write('LOADED:'+','.join(sorted(sys.modules)))")
+    env = {**os.environ, "HOOFENV_CACHE_DIR": str(tmp_path)}
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, env=env)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["status"], proc.stderr
+    loaded = proc.stderr.split("LOADED:")[1].split(",")
+    assert [m for m in loaded if m.startswith("hoofenv.commands") and m not in PLAN_COMMANDS] == []
+    assert [m for m in loaded if m in NOT_FOR_PLAN or m.startswith(tuple(n + "." for n in NOT_FOR_PLAN))] == []
+    if "--facts" in args:
+        assert {"hoofenv.machine.probe", "subprocess", "configparser"}.isdisjoint(loaded)  # no pip config read
+
+
 def test_doctor_here_never_crashes_and_reports_checks(tmp_path):
     code, report = run_json("doctor", "--facts-out", str(tmp_path / "facts.json"), cwd=tmp_path)
     assert code in (0, 1)
@@ -196,3 +221,24 @@ def test_doctor_flags_a_torch_build_other_than_the_plans(tmp_path):
     details = next(c for c in report["checks"] if c["id"] == "env")["details"]
     assert "torch 2.1.2+cu121 is another build than the plan's (torch==2.1.2+cpu)" in details
     assert not [d for d in details if d.startswith("torchvision")]
+
+
+def test_plan_leaves_the_garbage_collector_as_it_found_it(tmp_path, capsys):
+    """`plan` pauses the collector while it imports and resolves; a caller in the same process gets it back."""
+    import gc
+
+    from hoofenv.commands.main import main
+
+    assert gc.isenabled()
+    assert main(["plan", "--json", "--facts", PROFILE]) == 0
+    assert gc.isenabled()
+    broken = tmp_path / "facts.json"
+    broken.write_text("{")
+    assert main(["plan", "--json", "--facts", str(broken)]) == 2 and gc.isenabled()  # raised inside the command
+    gc.disable()
+    try:
+        main(["plan", "--json", "--facts", PROFILE])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    capsys.readouterr()

@@ -197,3 +197,57 @@ def test_interpreter_cache_hits_and_invalidates_on_binary_change(tmp_path, monke
     os.utime(fake, ns=(1, 1))
     again.get(str(fake))
     assert calls == [str(fake)]
+
+
+def test_tool_cache_keeps_compiled_tools_answers_until_the_binary_changes(tmp_path):
+    """A real ELF program whose output changes on every run (date): kept while its bytes, mtime and size stay,
+    asked again once they change; a script is asked on every run (conda's reports a package updated under it)."""
+    import os
+    import shutil
+
+    tool = tmp_path / "tool"
+    shutil.copy2(shutil.which("date"), tool)
+    cache = probe.ToolCache(tmp_path / "tools.json")
+    first = cache.run([str(tool), "+%s%N"])
+    assert first and cache.dirty
+    cache.save()
+    again = probe.ToolCache(tmp_path / "tools.json")
+    assert again.run([str(tool), "+%s%N"]) == first  # from the file, not a new run
+
+    os.utime(tool, ns=(1, 1))  # the binary changed (an upgrade): stale
+    assert probe.ToolCache(tmp_path / "tools.json").run([str(tool), "+%s%N"]) != first
+
+    script = tmp_path / "script"
+    script.write_text(f"#!/bin/sh\nexec {tool} +%s%N\n")
+    script.chmod(0o755)
+    once = probe.ToolCache(tmp_path / "tools.json")
+    answer = once.run([str(script)])
+    assert once.run([str(script)]) == answer  # asked once per run
+    assert probe.ToolCache(tmp_path / "tools.json").run([str(script)]) != answer  # never kept across runs
+
+
+def test_tool_cache_nvcc_home_follows_its_profile(tmp_path, monkeypatch):
+    """nvcc --dryrun's answer (the CUDA home) is kept with the stamp of nvcc.profile beside the binary."""
+    import os
+    import shutil
+
+    bin_dir = tmp_path / "cuda" / "bin"
+    bin_dir.mkdir(parents=True)
+    nvcc = bin_dir / "nvcc"
+    shutil.copy2(shutil.which("date"), nvcc)  # ELF: cacheable
+    profile = bin_dir / "nvcc.profile"
+    profile.write_text("TOP = $(_HERE_)/..\n")
+    asked = []
+    monkeypatch.setattr(probe, "_ask", lambda cmd, stderr=False: asked.append(cmd[1]) or (0, "#$ _HERE_=" + str(
+        bin_dir) + "\nnvcc: release 12.1, V12.1.105\n" + ("PATH=/x\n" if stderr else "")))
+    cache = probe.ToolCache(tmp_path / "tools.json")
+    found = probe.probe_nvcc(str(nvcc), cache)
+    assert found.version == "12.1" and found.home == str(tmp_path / "cuda")
+    assert not any("PATH=" in v for v in cache.entries.values())  # only the line it needs is kept
+    cache.save()
+    asked.clear()
+    assert probe.probe_nvcc(str(nvcc), probe.ToolCache(tmp_path / "tools.json")) == found and asked == []
+    profile.write_text("TOP = /elsewhere\n")
+    os.utime(profile, ns=(1, 1))
+    probe.probe_nvcc(str(nvcc), probe.ToolCache(tmp_path / "tools.json"))
+    assert asked == ["--dryrun"]  # the version stays kept, the home is asked again

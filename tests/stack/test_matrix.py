@@ -89,3 +89,35 @@ def test_value_types_order_and_parse():
     for bad, parse in (("cuda12", CudaTag.parse), ("x.y", DriverVersion.parse), ("eight", ComputeCapability.parse)):
         with pytest.raises(HoofenvError):
             parse(bad)
+
+
+def test_parsed_cache_follows_the_content_and_validation_always_runs(tmp_path, monkeypatch):
+    """The shipped matrix's parsed form is kept in the cache by content: an edit of the same length with the old
+    mtime put back is still seen, and whatever the cache holds is validated again."""
+    import json
+    import os
+
+    shipped = tmp_path / "compat_matrix.yaml"
+    shipped.write_bytes((REPO / "compat_matrix.yaml").read_bytes())
+    monkeypatch.setattr(matrix_mod, "resource", lambda name: shipped if name == "compat_matrix.yaml" else None)
+    monkeypatch.setenv("HOOFENV_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("HOOFENV_MATRIX", raising=False)
+    kept = tmp_path / "cache" / matrix_mod.PARSED_CACHE
+
+    assert matrix_mod.load().pins["numpy"].spec == "==1.26.4"
+    assert json.loads(kept.read_text())["data"] == yaml.safe_load(shipped.read_text())
+
+    stamp = shipped.stat()
+    shipped.write_text(shipped.read_text().replace('spec: "==1.26.4"', 'spec: "==1.26.3"'))
+    os.utime(shipped, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same size, same mtime: only the content moved
+    assert shipped.stat().st_size == stamp.st_size
+    assert matrix_mod.load().pins["numpy"].spec == "==1.26.3"
+    assert json.loads(kept.read_text())["data"]["pins"]["numpy"]["spec"] == "==1.26.3"
+
+    # a cache entry under the right key is still checked: bad data in it is refused like a bad YAML
+    entry = json.loads(kept.read_text())
+    entry["data"]["pins"]["numpy"]["spec"] = "==not a version"
+    kept.write_text(json.dumps(entry))
+    with pytest.raises(HoofenvError) as err:
+        matrix_mod.load()
+    assert err.value.code == "matrix-invalid" and "pins.numpy.spec" in err.value.message
