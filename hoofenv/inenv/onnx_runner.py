@@ -84,8 +84,9 @@ def warp_matrix(centre, scale, size, np):
 def solve_like_cv2(a: list, b: list) -> list:
     """cv::solve(A, b, DECOMP_LU) of a small system as OpenCV 4's hal::LU64f does it (matrix_decomp.cpp LUImpl:
     partial pivoting, elimination by -1/pivot, back substitution dividing by the pivot), in Python floats, each
-    product and sum rounded apart as in its baseline build. LAPACK's dgesv (np.linalg.solve) differs in the last bits, and that flips the
-    rounding of the warp's 1/1024 pixel offsets for about one box in two thousand."""
+    product and sum rounded apart as in its baseline build. LAPACK's dgesv (np.linalg.solve) differs in the last
+    bits for most boxes, and for about one in two thousand that flips the rounding of the warp's 1/1024 pixel
+    offsets on whole rows of the crop."""
     a, b, m = [row[:] for row in a], b[:], len(b)
     for i in range(m):
         k = max(range(i, m), key=lambda j: (abs(a[j][i]), -j))
