@@ -6,9 +6,15 @@ training env) on the same pictures and boxes, in the same run, interleaved (onnx
 - ONNX process start: the wall time of `hoofenv predict --onnx` on one picture minus that picture's own seconds;
 - angles: microseconds per instance of hoofenv/inenv/angles.measure, in this process.
 
+`--torch-env OMP_WAIT_POLICY=PASSIVE` runs the torch arm with that variable (repeatable). The ONNX runner's threads
+wait without spinning; torch's OpenMP threads spin by default, and on a loaded machine that alone makes the torch
+path 10-30x slower per picture (docs/PERFORMANCE.md): with PASSIVE both arms wait alike and the ratio measures the
+work, not the scheduler. Without it the torch arm is `hoofenv predict` exactly as it ships.
+
 Usage:
   .venv/bin/python bench/bench_onnx.py --ckpt WORK/best.pth --onnx MODEL.onnx --stack-python ENV/bin/python \
-      --ort-python ORT/bin/python --images DIR [--bboxes ANN.json] [--n 8] [--rounds 3] [--trust-checkpoint]
+      --ort-python ORT/bin/python --images DIR [--bboxes ANN.json] [--n 8] [--rounds 3] [--trust-checkpoint] \
+      [--torch-env KEY=VALUE ...]
 MODEL.onnx from `hoofenv export WORK/best.pth --onnx MODEL.onnx`; ORT a venv with numpy, onnxruntime, Pillow.
 Prints a Markdown table (medians of the rounds and the median of the per-round ratios torch / onnx).
 """
@@ -31,17 +37,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def timed(cmd: list[str]) -> tuple[float, dict]:
-    wall, _, out = timed_cpu(cmd)
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, dict]:
+    wall, _, out = timed_cpu(cmd, env)
     return wall, out
 
 
-def timed_cpu(cmd: list[str]) -> tuple[float, float, dict]:
+def timed_cpu(cmd: list[str], env: dict | None = None) -> tuple[float, float, dict]:
     """(wall seconds, CPU seconds of the command and its children, its JSON). On a shared machine the CPU seconds
     are the better estimate of an idle machine's wall time for single-threaded start-up work."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -70,7 +76,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--trust-checkpoint", action="store_true", help="a checkpoint trained before its manifest existed")
+    ap.add_argument("--torch-env", action="append", default=[], metavar="KEY=VALUE", help="for the torch arm only")
     a = ap.parse_args()
+    torch_env = dict(kv.split("=", 1) for kv in a.torch_env)
     folder = Path(a.images)
     images = sorted(folder.glob("val_*")) or sorted([*folder.glob("*.jpg"), *folder.glob("*.png")])
     images = [str(p) for p in images[:a.n]]
@@ -82,13 +90,13 @@ def main() -> None:
     trust = ["--trust-checkpoint"] if a.trust_checkpoint else []
     torch = hoofenv + [a.ckpt, *images, *boxes, "--python", a.stack_python, *trust, "--angles", "--json", "-o"]
     timed(onnx + [str(tmp / "warm-o")])  # warm the file cache, not counted
-    timed(torch + [str(tmp / "warm-t")])
+    timed(torch + [str(tmp / "warm-t")], torch_env)
     rows = {k: [] for k in ("onnx_wall", "torch_wall", "onnx_img", "torch_img", "onnx_start", "onnx_start_cpu")}
     for r in range(a.rounds):
         wall, out = timed(onnx + [str(tmp / f"o{r}")])
         rows["onnx_wall"].append(wall)
         rows["onnx_img"].append(out["seconds_per_image"])
-        wall, out = timed(torch + [str(tmp / f"t{r}")])
+        wall, out = timed(torch + [str(tmp / f"t{r}")], torch_env)
         rows["torch_wall"].append(wall)
         rows["torch_img"].append(out["seconds_per_image"])
         wall, cpu, out = timed_cpu(onnx1 + [str(tmp / f"s{r}")])
@@ -103,7 +111,7 @@ def main() -> None:
     img_ratio = statistics.median(t / o for t, o in zip(rows["torch_img"], rows["onnx_img"]))
     load = os.getloadavg()[0]
     print(f"\n{len(images)} pictures, {a.rounds} interleaved rounds, 1-minute load average {load:.1f} "
-          f"on {os.cpu_count()} cores\n")
+          f"on {os.cpu_count()} cores; torch arm environment: {torch_env or 'as it ships'}\n")
     print("| what | onnx (onnxruntime) | torch (MMPose) | torch / onnx (median of rounds) |")
     print("|---|---:|---:|---:|")
     print(f"| whole process, {len(images)} pictures, --angles | {med['onnx_wall']:.2f} s | {med['torch_wall']:.2f} s "

@@ -75,16 +75,41 @@ def warp_matrix(centre, scale, size, np):
     for pts in (src, dst):  # _get_3rd_point, in float32 like mmpose
         d = pts[0] - pts[1]
         pts[2] = pts[1] + np.array([-d[1], d[0]], dtype=np.float32)
-    a = np.zeros((6, 6))
+    a = [[0.0] * 6 for _ in range(6)]
     for i in range(3):
-        a[2 * i, 0:3] = a[2 * i + 1, 3:6] = [float(src[i, 0]), float(src[i, 1]), 1.0]
-    return np.linalg.solve(a, dst.astype(np.float64).reshape(6)).reshape(2, 3)
+        a[2 * i][0:3] = a[2 * i + 1][3:6] = [float(src[i, 0]), float(src[i, 1]), 1.0]
+    return np.array(solve_like_cv2(a, [float(v) for v in dst.reshape(6)])).reshape(2, 3)
 
 
-def warp_like_cv2(img, m, size, np):
-    """cv2.warpAffine(img, m, size, flags=INTER_LINEAR) of a uint8 H x W x C picture, bit for bit as OpenCV 4.8
-    does it (imgwarp.cpp): the inverse map in double, source positions in 1/32 pixel (AB_BITS 10, INTER_BITS 5,
-    cvRound half to even), bilinear weights in 15-bit fixed point, BORDER_CONSTANT 0 for neighbours outside."""
+def solve_like_cv2(a: list, b: list) -> list:
+    """cv::solve(A, b, DECOMP_LU) of a small system as OpenCV 4's hal::LU64f does it (matrix_decomp.cpp LUImpl:
+    partial pivoting, elimination by -1/pivot, back substitution dividing by the pivot), in Python floats, each
+    product and sum rounded apart as in its baseline build. LAPACK's dgesv (np.linalg.solve) differs in the last
+    bits for most boxes, and for about one in two thousand that flips the rounding of the warp's 1/1024 pixel
+    offsets on whole rows of the crop."""
+    a, b, m = [row[:] for row in a], b[:], len(b)
+    for i in range(m):
+        k = max(range(i, m), key=lambda j: (abs(a[j][i]), -j))
+        if a[k][i] == 0.0:
+            raise ValueError("singular warp matrix")
+        a[i], a[k], b[i], b[k] = a[k], a[i], b[k], b[i]
+        d = -1.0 / a[i][i]
+        for j in range(i + 1, m):
+            alpha = a[j][i] * d
+            for c in range(i + 1, m):
+                a[j][c] += alpha * a[i][c]
+            b[j] += alpha * b[i]
+    for i in range(m - 1, -1, -1):
+        s = b[i]
+        for c in range(i + 1, m):
+            s -= a[i][c] * b[c]
+        b[i] = s / a[i][i]
+    return b
+
+
+def _source_maps(m, size, np):
+    """cv2.warpAffine's inverse map (imgwarp.cpp, AB_BITS 10): the source x of output pixel (row j, column i) in
+    1/1024 pixel is (rx[j] + cx[i]) >> 5 in 1/32 pixel, the source y (ry[j] + cy[i]) >> 5."""
     m0, m1, m2, m3, m4, m5 = (float(v) for v in np.asarray(m, dtype=np.float64).ravel())
     det = m0 * m4 - m1 * m3
     det = 1.0 / det if det != 0 else 0.0
@@ -93,21 +118,68 @@ def warp_like_cv2(img, m, size, np):
     m2, m5 = -m0 * m2 - m1 * m5, -m3 * m2 - m4 * m5
     w, h = size
     xs, ys = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
-    x = ((np.rint((m1 * ys + m2) * 1024).astype(np.int64) + 16)[:, None]
-         + np.rint(m0 * xs * 1024).astype(np.int64)[None, :]) >> 5
-    y = ((np.rint((m4 * ys + m5) * 1024).astype(np.int64) + 16)[:, None]
-         + np.rint(m3 * xs * 1024).astype(np.int64)[None, :]) >> 5
-    sx, fx, sy, fy = x >> 5, x & 31, y >> 5, y & 31
+
+    def fixed(v):
+        return np.rint(v * 1024).astype(np.int64)  # cvRound: half to even, as np.rint
+
+    return (fixed(m1 * ys + m2) + 16, fixed(m0 * xs)), (fixed(m4 * ys + m5) + 16, fixed(m3 * xs))
+
+
+def _bilinear_rows(img, sx, fx, sy, fy, np):
+    """The warp of an axis-aligned map (source column sx + fx/32 for every output row, source row sy + fy/32 for
+    every output column): the 2 x 2 neighbours of every output pixel are rows (sy, sy + 1) x columns (sx, sx + 1)
+    of the picture, gathered once; a neighbour outside the picture gets weight 0 (BORDER_CONSTANT 0). The integer
+    sums are cv2's ((p00 w00 + p01 w01 + p10 w10 + p11 w11) + 2^14) >> 15, regrouped (exact)."""
     rows, cols = img.shape[:2]
-    padded = np.zeros((rows + 2, cols + 2, img.shape[2]), dtype=np.int64)
-    padded[1:-1, 1:-1] = img
-    x0, x1 = np.clip(sx + 1, 0, cols + 1), np.clip(sx + 2, 0, cols + 1)
-    y0, y1 = np.clip(sy + 1, 0, rows + 1), np.clip(sy + 2, 0, rows + 1)
-    w00, w01 = ((32 - fx) * (32 - fy) * 32)[..., None], (fx * (32 - fy) * 32)[..., None]
-    w10, w11 = ((32 - fx) * fy * 32)[..., None], (fx * fy * 32)[..., None]
-    out = (padded[y0, x0] * w00 + padded[y0, x1] * w01 + padded[y1, x0] * w10 + padded[y1, x1] * w11
-           + (1 << 14)) >> 15
-    return np.clip(out, 0, 255).astype(np.uint8)
+    w, h = len(sx), len(sy)
+    ys, xs = np.concatenate([sy, sy + 1]), np.concatenate([sx, sx + 1])
+    wy = (np.concatenate([32 - fy, fy]) * ((ys >= 0) & (ys < rows))).astype(np.int32)
+    wx = (np.concatenate([32 - fx, fx]) * ((xs >= 0) & (xs < cols))).astype(np.int32)
+    p = img.take(np.clip(ys, 0, rows - 1), axis=0).take(np.clip(xs, 0, cols - 1), axis=1).astype(np.int32)
+    p *= wx[None, :, None]
+    across = p[:, :w] + p[:, w:]
+    across *= wy[:, None, None]
+    out = across[:h] + across[h:]
+    out *= 32
+    out += 1 << 14
+    out >>= 15
+    return out.astype(np.uint8)  # at most 255: the weights sum to 2^15
+
+
+def _bilinear_any(img, x, y, np):
+    """The warp of any map (x, y: H x W source positions in 1/32 pixel), one neighbour at a time."""
+    rows, cols, channels = img.shape
+    flat = img.reshape(rows * cols, channels)
+    sx, fx, sy, fy = x >> 5, (x & 31).astype(np.int32), y >> 5, (y & 31).astype(np.int32)
+
+    def tap(yy, xx, weight):
+        inside = (xx >= 0) & (xx < cols) & (yy >= 0) & (yy < rows)
+        return flat.take(np.where(inside, yy * cols + xx, 0), axis=0) * (weight * inside)[..., None]
+
+    out = (tap(sy, sx, (32 - fx) * (32 - fy)) + tap(sy, sx + 1, fx * (32 - fy)) + tap(sy + 1, sx, (32 - fx) * fy)
+           + tap(sy + 1, sx + 1, fx * fy)) * 32
+    return ((out + (1 << 14)) >> 15).astype(np.uint8)
+
+
+def warp_like_cv2(img, m, size, np):
+    """cv2.warpAffine(img, m, size, flags=INTER_LINEAR) of a uint8 H x W x C picture, bit for bit as OpenCV 4.8
+    does it (imgwarp.cpp): the inverse map in double, source positions in 1/32 pixel (AB_BITS 10, INTER_BITS 5,
+    cvRound half to even), bilinear weights in 15-bit fixed point, BORDER_CONSTANT 0 for neighbours outside.
+    TopdownAffine without rotation maps columns to columns and rows to rows: each group of output rows that share
+    the rounding of their x offset (one or two groups) is warped from its rows x columns of neighbours; any other
+    map takes the general path. Either touches only the output's neighbours, never the whole picture."""
+    (rx, cx), (ry, cy) = _source_maps(m, size, np)
+    w, h = size
+    if cy.any():
+        x, y = (rx[:, None] + cx[None, :]) >> 5, (ry[:, None] + cy[None, :]) >> 5
+        return _bilinear_any(img, x, y, np)
+    y = ry >> 5
+    out = np.empty((h, w, img.shape[2]), dtype=np.uint8)
+    for offset in np.unique(rx):
+        group = rx == offset
+        x = (offset + cx) >> 5
+        out[group] = _bilinear_rows(img, x >> 5, x & 31, y[group] >> 5, y[group] & 31, np)
+    return out
 
 
 def crop(rgb, centre, scale, meta: dict, np):
@@ -189,9 +261,14 @@ def _imports():
 
 
 def open_session(ort, model: str, threads: int):
+    """One session for every picture. Its intra-op threads wait without spinning: on a machine whose cores are
+    busy with other work a spinning thread burns the time slice another one needs (2 shared cores here: session.run
+    7.8 ms without spinning, 19.6 ms with, docs/PERFORMANCE.md), and between two pictures they only spin idle."""
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     return session, read_meta(session)
