@@ -81,7 +81,7 @@ def check_text(text: str, path: str, images_dir: str | Path | None = None, schem
     collecting = gc.isenabled()
     gc.disable()  # millions of short-lived records and no cycles: the collector would only rescan the id sets
     try:
-        top, outside = stream.walk(text, checker.batch, checker.section_end)
+        top, outside = stream.walk(text, checker.batch, checker.section_end, checker.splitter)
     except stream.Fallback:
         try:
             data, non_finite = parse(text, path)
@@ -184,6 +184,12 @@ class _Checker:
             self.add_many("outside-coords-kept", [values[n]["id"] for n in outside])
         for n in slow:
             self.annotation(values[n], start + n, False)
+
+    def splitter(self, section: str):
+        """A second process may take the second half of the annotations once images and categories are known."""
+        if section == "annotations" and "images" in self.sections and "categories" in self.sections:
+            return _Half(self)
+        return None
 
     def section_end(self, section: str) -> None:
         self.sections.add(section)
@@ -440,6 +446,52 @@ class _Checker:
                      keypoints=[KeypointCount(n, labelled[j], visible[j]) for j, n in enumerate(names)],
                      instances_per_image_max=max(self.per_image.values(), default=0), size_class=label,
                      guidance=text)
+
+
+class _Half:
+    """The checker's side of a section shared by two processes (stream._split_section). The forked child, holding
+    the images and categories, settles the plain annotations of its half column-wise and sends back their counts
+    and id sets with every other record; the parent adds those counts to its own (duplicates are counts, so the
+    order does not matter) and checks the other records with the per-record path, in file order -- the findings
+    and their details come out as if one process had read the file."""
+
+    def __init__(self, ck: _Checker) -> None:
+        self.ck = ck
+        self.sent: list[tuple] = []  # (start, non_finite, ids with outside coordinates or None, records)
+
+    def child_batch(self, section: str, values: list, start: int, non_finite: bool) -> None:
+        ck = self.ck
+        if not self.sent and not ck.instances:
+            ck.ann_seen, ck.ann_dups, ck.per_image, ck.patterns = set(), {}, Counter(), Counter()
+        routed = None if non_finite else checkfast.annotations(ck, values)
+        if routed is None:
+            self.sent.append((start, non_finite, None, list(enumerate(values))))
+        else:
+            slow, outside = routed
+            self.sent.append((start, False, [values[n]["id"] for n in outside], [(n, values[n]) for n in slow]))
+
+    def child_result(self) -> tuple:
+        ck = self.ck
+        return self.sent, ck.instances, ck.ann_seen, ck.ann_dups, ck.per_image, ck.patterns
+
+    def merge(self, result: tuple, offset: int) -> None:
+        sent, instances, seen, dups, per_image, patterns = result
+        ck = self.ck
+        both = seen & ck.ann_seen
+        for ak, n in dups.items():
+            if ak not in both:
+                ck.ann_dups[ak] = n
+        for ak in sorted(both) if all(type(a) is int for a in both) else both:
+            ck.ann_dups[ak] = ck.ann_dups.get(ak, 1) + dups.get(ak, 1)
+        ck.ann_seen |= seen
+        ck.instances += instances
+        ck.per_image.update(per_image)
+        ck.patterns.update(patterns)
+        for start, non_finite, outside, records in sent:
+            if outside:
+                ck.add_many("outside-coords-kept", outside)
+            for n, ann in records:
+                ck.annotation(ann, offset + start + n, non_finite)
 
 
 def _ident(value):
