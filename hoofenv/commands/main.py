@@ -52,7 +52,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     tolerant_streams()
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _run(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:  # `hoofenv ... | head`, also while an error is reported: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser(argv[0] if argv else None)
     args = argparse.Namespace(json="--json" in argv)  # until parsed: how to report an error
     try:
@@ -65,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return bad_arguments(bad, "--json" in argv)
     except HoofenvError as err:
         return report(err, args)
-    except BrokenPipeError:  # `hoofenv ... | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         return report(os_error(exc), args)
     except KeyboardInterrupt:

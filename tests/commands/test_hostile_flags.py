@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hoofenv.commands.main import BadArguments, build_parser
+from tests.conftest import REPO
 from tests.hostile import NASTY_TEXT, assert_refused, cli, few
 
 PARSER = build_parser()
@@ -239,3 +243,15 @@ def test_type_functions_are_argparse_types():
                 check(text)
             except argparse.ArgumentTypeError:
                 pass
+
+
+@pytest.mark.parametrize("args", [["plan", "--json", "--matrix", "{bad}"], ["plan", "--matrix", "{bad}"],
+                                  ["matrix", "--help"]])
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path, args):
+    """`hoofenv ... | true`: the pipe closes before hoofenv writes; its error report or help must not raise."""
+    bad = tmp_path / "m.yaml"
+    bad.write_text("schema: [\n")
+    cmd = " ".join(shlex.quote(a.replace("{bad}", str(bad))) for a in args)
+    proc = subprocess.run(["sh", "-c", f"{shlex.quote(sys.executable)} -m hoofenv {cmd} | true"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
