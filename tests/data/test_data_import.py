@@ -83,8 +83,8 @@ def test_export_without_keypoint_names_is_refused_with_the_way_out(realdata, tmp
 def test_one_subset_zip_is_repaired_and_split_reproducibly(tmp_path):
     export = write_export(tmp_path / "e", {"default": 10}, zip_to=tmp_path / "task.zip")
     a = import_exports([str(export)], tmp_path / "a", ImportOptions(seed=3))
-    b = import_exports([str(export)], tmp_path / "b", ImportOptions(seed=3))
-    c = import_exports([str(export)], tmp_path / "c", ImportOptions(seed=4))
+    import_exports([str(export)], tmp_path / "b", ImportOptions(seed=3))
+    import_exports([str(export)], tmp_path / "c", ImportOptions(seed=4))
     assert a.split["how"] == "split" and a.split["counts"]["train"]["images"] + a.split["counts"]["val"]["images"] == 10
     for name in ("train", "val"):
         assert (tmp_path / "a/annotations" / f"{name}.json").read_bytes() == \
