@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=_common.number(0), default=None, metavar="LR",
                    help="base learning rate (AdamW); default 4e-3 x sqrt(batch/256), RTMPose's rate scaled to the batch")
     p.add_argument("--stage2-epochs", type=_common.count(0), default=None, metavar="N",
-                   help="the last N epochs train with RTMPose's milder stage-2 augmentation (rotation 30 not 60 deg, "
+                   help="the last N epochs train with RTMPose's milder stage-2 augmentation (rotation factor 30 not 60 deg, "
                         "scale 0.75-1.25, no shift or colour jitter); N >= --epochs: from the first epoch (the demo); "
                         "default 7%% of the epochs, as RTMPose's 30 of 420 (the bundled template only)")
     p.add_argument("--work-dir", metavar="DIR", type=_common.dir_to_write, help="default work_dirs/hoof_rtmpose-SIZE")
