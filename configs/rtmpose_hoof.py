@@ -14,7 +14,7 @@ flip = False                             # only when the schema has swap (left/r
 model_size = 't'                         # t / s / m
 input_size = (256, 256)                  # (w, h): hoof crops are roughly square
 max_epochs = 60
-stage2_num_epochs = 10
+stage2_num_epochs = 10                   # >= max_epochs: the milder stage-2 augmentation from the start
 val_interval = 5
 train_batch_size = 16
 val_batch_size = 16
@@ -154,7 +154,7 @@ train_dataloader = dict(
         metainfo=metainfo,
         ann_file='annotations/train.json',
         data_prefix=dict(img='images/'),
-        pipeline=train_pipeline,
+        pipeline=train_pipeline if stage2_num_epochs < max_epochs else train_pipeline_stage2,
     ))
 val_dataloader = dict(
     batch_size=val_batch_size,

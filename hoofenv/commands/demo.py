@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--image-size", type=_common.count(64, 4096), default=256, metavar="PX",
                    help="square picture side, 64 to 4096 (default 256)")
     p.add_argument("--env", metavar="PATH", help="training environment (default .hoofenv/env, or $HOOFENV_ENV)")
-    p.add_argument("--epochs", type=_common.count(1), default=None, metavar="N", help="training epochs (default 60)")
+    p.add_argument("--epochs", type=_common.count(1), default=None, metavar="N", help="training epochs (default 40)")
     p.add_argument("--batch-size", metavar="auto|N", type=_common.auto_or_count(1),
                    help="passed to hoofenv train (default 8; the demo trains at a 128x128 input)")
     p.add_argument("--skip-verify", action="store_true",

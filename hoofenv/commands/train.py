@@ -50,6 +50,10 @@ def add_parser(sub) -> None:
     p.add_argument("--val-interval", type=_common.count(1), metavar="N", help="validate and checkpoint every N epochs")
     p.add_argument("--lr", type=_common.number(0), default=None, metavar="LR",
                    help="base learning rate (AdamW); default 4e-3 x sqrt(batch/256), RTMPose's rate scaled to the batch")
+    p.add_argument("--stage2-epochs", type=_common.count(0), default=None, metavar="N",
+                   help="the last N epochs train with RTMPose's milder stage-2 augmentation (rotation factor 30 not 60 deg, "
+                        "scale 0.75-1.25, no shift or colour jitter); N >= --epochs: from the first epoch (the demo); "
+                        "default 7%% of the epochs, as RTMPose's 30 of 420 (the bundled template only)")
     p.add_argument("--work-dir", metavar="DIR", type=_common.dir_to_write, help="default work_dirs/hoof_rtmpose-SIZE")
     p.add_argument("--env", metavar="PATH", help="the managed env (default $HOOFENV_ENV or .hoofenv/env)")
     p.add_argument("--python", metavar="PATH", type=_common.existing_file,
@@ -146,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         gpus=args.gpus, nnodes=_nnodes(args.nnodes), node_rank=args.node_rank, master_addr=args.master_addr,
         master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify,
         deterministic=args.deterministic, verbose=args.verbose, stop_after_epoch=args.stop_after_epoch, lr=args.lr,
+        stage2_epochs=args.stage2_epochs,
         nproc=args.nproc, rdzv=args.rdzv, rdzv_id=args.rdzv_id, max_restarts=args.max_restarts, slurm=args.slurm,
         submit=args.submit, slurm_partition=args.slurm_partition, slurm_time=args.slurm_time,
         sbatch_args=args.sbatch_args, track=args.track, tracking_uri=args.tracking_uri,

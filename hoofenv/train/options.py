@@ -34,6 +34,7 @@ class TrainOptions:
     verbose: bool = False
     stop_after_epoch: int | None = None
     lr: float | None = None  # None: trainconfig.scaled_lr(batch)
+    stage2_epochs: int | None = None  # None: trainconfig.stage2_epochs(epochs); >= epochs: mild from the start
     extra: dict = field(default_factory=dict)
     # scaling out (docs/scaling.md)
     nproc: int | None = None  # processes per node; None: gpus, else 1

@@ -60,7 +60,7 @@ def world_size(opts: TrainOptions) -> int:
 
 def render_config(opts: TrainOptions, root: Path, metainfo: Path, schema, size: str, batch: int,
                   workers: int, pretrained: str | None) -> str:
-    stage2 = trainconfig.stage2_epochs(opts.epochs)
+    stage2 = trainconfig.stage2_epochs(opts.epochs) if opts.stage2_epochs is None else opts.stage2_epochs
     samples = train_instances(root / "annotations" / "train.json")
     world = world_size(opts)
     params = trainconfig.TrainParams(

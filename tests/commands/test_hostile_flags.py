@@ -97,6 +97,7 @@ NUMBERS = [
     (["train", "--data", "."], "--workers", Count(0, auto=True)),
     (["train", "--data", "."], "--val-interval", Count(1)),
     (["train", "--data", "."], "--lr", Number(0, False)),
+    (["train", "--data", "."], "--stage2-epochs", Count(0)),
     (["train", "--data", "."], "--seed", Count(0, 2**32 - 1)),
     (["train", "--data", "."], "--gpus", Count(1)),
     (["train", "--data", "."], "--nnodes", Count(1)),

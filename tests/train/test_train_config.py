@@ -67,6 +67,21 @@ def test_keypoint_count_no_halfbody_ema_and_switch_inside_schedule(tmp_path):
         assert switch < epochs or epochs == 1
 
 
+def test_stage2_epochs_from_the_start_trains_with_the_mild_pipeline(tmp_path):
+    """--stage2-epochs N >= --epochs (the demo): RTMPose's milder stage-2 augmentation from the first epoch."""
+    default = _render(tmp_path, PRESETS["hoof-side"], epochs=40)
+    assert default["stage2_num_epochs"] == 3 and default["train_dataloader"]["dataset"]["pipeline"] \
+        == default["train_pipeline"]
+    mild = _render(tmp_path, PRESETS["hoof-side"], epochs=40, stage2_epochs=40)
+    pipeline = mild["train_dataloader"]["dataset"]["pipeline"]
+    assert pipeline == mild["train_pipeline_stage2"] != mild["train_pipeline"]
+    box = next(t for t in pipeline if t["type"] == "RandomBBoxTransform")
+    assert box["rotate_factor"] == 30 and "mmdet.YOLOXHSVRandomAug" not in {t["type"] for t in pipeline}
+    later = _render(tmp_path, PRESETS["hoof-side"], epochs=40, stage2_epochs=10)
+    assert later["train_dataloader"]["dataset"]["pipeline"] == later["train_pipeline"]
+    assert {h["type"]: h for h in later["custom_hooks"]}["mmdet.PipelineSwitchHook"]["switch_epoch"] == 30
+
+
 def test_flip_only_with_swap_pairs(tmp_path):
     side = _render(tmp_path, PRESETS["hoof-side"])
     assert "RandomFlip" not in [t["type"] for t in side["train_pipeline"]]
