@@ -92,7 +92,7 @@ def stack_python() -> Path:
 
     HOOFENV_STACK_PYTHON points at one. Otherwise the real `hoofenv install` builds it once per test session, with
     no flags but where it goes: the plan this machine's facts and sources give (on a machine where only PyPI
-    answers: PyPI's torch, mmcv from the wheel cache, compiled into it first when cold, ~14 min on 2 cores), into
+    answers: PyPI's torch, mmcv from the wheel cache, compiled into it first when cold, ~5 min on 2 cores), into
     ~/.cache/hoofenv/stack/<key> (HOOFENV_CACHE_DIR moves it), keyed by the resolved stack. A re-run reuses that env
     only when `hoofenv install` finds it matching the plan (its no-op check) and the stack imports.
     """

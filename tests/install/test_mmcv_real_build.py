@@ -1,5 +1,5 @@
 """Real mmcv 2.1.0 builds through hoofenv's own build steps: opt-in, because each costs both cores of this machine
-for 10 to 60 minutes. HOOFENV_REAL_BUILD=cpu (the CPU ops against torch 2.14.1's own headers, -g0) or =cuda (the
+for 5 to 60 minutes. HOOFENV_REAL_BUILD=cpu (the CPU ops against torch 2.14.1's own headers, -g0) or =cuda (the
 CUDA ops for sm_90 with NVIDIA's nvcc from PyPI and no system CUDA on PATH) or =all. HOOFENV_REAL_BUILD_RECORD=FILE
 appends each run's figures (seconds, the largest compiler process) as a JSON line.
 
