@@ -416,18 +416,22 @@ def _stat_key(path: str) -> str | None:
     return f"{os.path.realpath(path)}:{st.st_mtime_ns}:{st.st_size}"
 
 
+def _cached_dict(path: Path) -> dict:
+    """A cache file's JSON object; a missing or damaged cache is only slower, so it reads as empty."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
 class InterpreterCache:
     """Interpreter versions keyed by the binary's real path, mtime and size (as uv caches them): starting
     eight interpreters to ask their version costs more than everything else `plan` does."""
 
     def __init__(self, path: Path | None = None):
         self.path = path or cache_root() / "interpreters.json"
-        try:
-            self.entries = json.loads(self.path.read_text())
-        except (OSError, ValueError, RecursionError):
-            self.entries = {}
-        if not isinstance(self.entries, dict):  # a damaged cache is only slower
-            self.entries = {}
+        self.entries = _cached_dict(self.path)
         self.dirty = False
 
     def get(self, name: str) -> Interpreter | None:
@@ -478,12 +482,7 @@ class ToolCache:
 
     def __init__(self, path: Path | None = None):
         self.path = path or cache_root() / "tools.json"
-        try:
-            self.entries = json.loads(self.path.read_text())
-        except (OSError, ValueError, RecursionError):
-            self.entries = {}
-        if not isinstance(self.entries, dict):
-            self.entries = {}
+        self.entries = _cached_dict(self.path)
         self.dirty = False
         self.asked: dict[tuple, tuple[int | None, str | None]] = {}  # this run's answers
         self.locks: dict[tuple, threading.Lock] = {}
