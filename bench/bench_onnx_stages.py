@@ -37,16 +37,13 @@ TIMED = STAGES[:8]  # what predict_image's `seconds` covers
 
 
 def one(session, meta, path, roles, out, np, t):
-    from PIL import Image, ImageOps
-
     def lap(name, start):
         now = time.perf_counter()
         t[name].append(now - start)
         return now
 
     s = time.perf_counter()
-    with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
+    image = run.open_rgb(path)
     s = lap("decode", s)
     rgb = np.asarray(image)
     s = lap("array", s)
@@ -57,9 +54,7 @@ def one(session, meta, path, roles, out, np, t):
     s = lap("frame", s)
     warped = [run.warp_like_cv2(rgb, m, size, np) for m in mats]
     s = lap("warp", s)
-    mean, std = np.asarray(meta["mean"], dtype=np.float32), np.asarray(meta["std"], dtype=np.float32)
-    batch = np.concatenate([np.ascontiguousarray(((w.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None])
-                            for w in warped])
+    batch = np.concatenate([run.normalise(w, meta, np) for w in warped])
     s = lap("normalise", s)
     sx, sy = session.run(None, {session.get_inputs()[0].name: batch})
     s = lap("session.run", s)
@@ -76,7 +71,7 @@ def one(session, meta, path, roles, out, np, t):
     s = lap("records", s)
     drawing.draw(image, instances, meta["keypoints"], meta.get("skeleton", []), roles)
     s = lap("draw", s)
-    image.save(out / (Path(path).stem + ".png"))
+    drawing.save(image, out / (Path(path).stem + ".png"))
     lap("save", s)
 
 

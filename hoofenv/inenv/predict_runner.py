@@ -61,7 +61,7 @@ def predict_image(model, image_id: int, image: str, boxes: dict, roles, out: Pat
     names, skeleton = keypoint_names(model.dataset_meta), skeleton_of(model.dataset_meta)
     picture = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
     drawing.draw(picture, instances, names, skeleton, roles)
-    picture.save(out / (Path(image).stem + ".png"))
+    drawing.save(picture, out / (Path(image).stem + ".png"))
     protocol.emit("image", image_id=image_id, path=image, width=w, height=h, instances=len(found),
                   seconds=round(seconds, 5))
     return found, seconds
