@@ -72,7 +72,8 @@ def main() -> int:
     here = [sys.executable, "-m", "hoofenv", "plan", "--json"]
     base = [args.baseline_python, "-m", "hoofenv", "plan", "--json"] if Path(args.baseline_python).exists() else None
     cache = Path(tempfile.mkdtemp(prefix="hoofenv-bench-sources-"))
-    warm_env = {**os.environ, "HOOFENV_CACHE_DIR": str(cache / "warm")}
+    user = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # with .pyc files, as users run it
+    warm_env = {**user, "HOOFENV_CACHE_DIR": str(cache / "warm")}
     once(here, warm_env)  # fills the interpreter, matrix and sources caches
     if base:
         once(base, warm_env)
@@ -87,7 +88,7 @@ def main() -> int:
         shutil.rmtree(cache / "cold", ignore_errors=True)
         shutil.copytree(cache / "warm", cache / "cold")
         (cache / "cold" / "sources.json").unlink(missing_ok=True)
-        return {**os.environ, "HOOFENV_CACHE_DIR": str(cache / "cold"),
+        return {**user, "HOOFENV_CACHE_DIR": str(cache / "cold"),
                 "HOOFENV_TORCH_INDEX_URL": hang_a.url + "/whl/{cuda}", "HOOFENV_MMCV_BASE_URL": hang_b.url}
 
     try:

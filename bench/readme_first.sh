@@ -7,6 +7,7 @@ set -u
 WHICH=${1:-both}
 REPO=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 T=${READMEFIRST_DIR:-$(mktemp -d /tmp/readmefirst.XXXX)}
+unset PYTHONDONTWRITEBYTECODE  # as users run it: .pyc files written once, not every module compiled per process
 export HOOFENV_CACHE_DIR="$T/cache" UV_CACHE_DIR="$T/uv" XDG_CACHE_HOME="$T/xdg" PIP_CACHE_DIR="$T/pip"
 CMD=$(grep -m1 -E '^python3 -m venv .venv && .* && \.venv/bin/hoofenv demo$' "$REPO/README.md")
 [ -n "$CMD" ] || { echo "README.md has no first command line ending in 'hoofenv demo'"; exit 2; }
