@@ -24,7 +24,7 @@ from hoofenv.machine.inenv import LAUNCHER
 from hoofenv.machine.probe import gpu_memory_gib
 from hoofenv.train import config as trainconfig
 from hoofenv.machine import inenv
-from hoofenv.train import scale, slurm, tracking
+from hoofenv.train import rendered, scale, slurm, tracking
 from hoofenv.train.checkpoints import EVENTS, checkpoint_error
 from hoofenv.train.launch import follow, launch_env, runner_argv
 from hoofenv.train.options import TrainOptions
@@ -136,10 +136,12 @@ def _render(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: 
     config-checked in the env unless --skip-verify)."""
     if setup.own:
         user_config.render(opts, python, setup.config, root, setup.batch, setup.pretrained, emit)
+        rendered.record(setup.work_dir)
         return
     metainfo = write_metainfo(schema, setup.work_dir / "metainfo.py")
     text = render_config(opts, root, metainfo, schema, setup.size, setup.batch, setup.workers, setup.pretrained)
     atomic_write_text(setup.config, text)
+    rendered.record(setup.work_dir)
     world = world_size(opts)
     emit({"event": "config", "path": str(setup.config), "size": setup.size, "keypoints": len(schema.keypoints),
           "input_size": list(opts.input_size), "batch": setup.batch, "workers": setup.workers,
@@ -185,6 +187,7 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
         if opts.from_ckpt:
             raise UsageError("--resume and --from exclude each other",
                              hint="--resume continues this work dir's run; --from starts a new run from a checkpoint")
+        rendered.verify(work_dir, _fresh_start(opts, work_dir, own))
         batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
     else:
         if opts.from_ckpt and not Path(opts.from_ckpt).is_file():
@@ -202,6 +205,16 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
         return Setup(size, work_dir, batch, False, workers, pretrained, own=True)
     pretrained = None if opts.resume else resolve_pretrained(opts.pretrained, size, emit)
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
+
+
+def _fresh_start(opts: TrainOptions, work_dir: Path, own: bool) -> str:
+    """The command that trains on from WORK_DIR's weights in a new work dir."""
+    parts = ["hoofenv train"]
+    if own:
+        parts.append(f"--config {opts.config}")
+    if opts.data:
+        parts.append(f"--data {opts.data}")
+    return " ".join(parts + [f"--work-dir {work_dir}-2 --from {work_dir / 'last.pth'}"])
 
 
 def resumed_batch(config_text: str) -> int | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hoofenv.train import rendered
 from tests.conftest import run_cli
 from tests.inenv.payloads import build
 
@@ -208,6 +209,7 @@ def test_resume_refuses_a_replaced_checkpoint_with_a_forged_manifest(stack_pytho
     work.mkdir()
     for name in ("config.py", "metainfo.py"):
         shutil.copy(trained / name, work / name)
+    rendered.record(work)  # the config stays hoofenv's: only the checkpoint was replaced
     evil = work / "epoch_3.pth"
     shutil.copy(files["history-buffer"], evil)
     (work / "last_checkpoint").write_text(str(evil))
@@ -218,6 +220,29 @@ def test_resume_refuses_a_replaced_checkpoint_with_a_forged_manifest(stack_pytho
     assert_refused(proc, evil, marker)
     assert "in the manifest beside it" in proc.stderr and "builtins.getattr" in proc.stderr
     assert f"--work-dir {work} --resume --trust-checkpoint" in proc.stderr
+
+
+def test_resume_refuses_a_config_someone_else_wrote(stack_python, tiny_data, trained, tmp_path):
+    """MMEngine runs config.py and metainfo.py as Python: a work dir whose config was replaced after hoofenv wrote it
+    (a payload first, then the original text) is refused before anything runs it, with the way on (--from)."""
+    marker = tmp_path / "PWNED"
+    work = tmp_path / "w"
+    work.mkdir()
+    for name in ("config.py", "metainfo.py"):
+        shutil.copy(trained / name, work / name)
+    rendered.record(work)
+    last = (trained / "last.pth").resolve()
+    for file in (last, trained / ".hoofenv-checkpoints.json"):
+        shutil.copy(file, work / file.name)
+    (work / "last_checkpoint").write_text(str(work / last.name))
+    text = (work / "config.py").read_text()
+    (work / "config.py").write_text(f"import pathlib; pathlib.Path({str(marker)!r}).write_text('ran')\n{text}")
+    proc = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir", str(work),
+                   "--resume", "--skip-verify")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and f"refused to resume {work}" in proc.stderr, out
+    assert "config.py differ" in proc.stderr and f"--from {work}/last.pth" in proc.stderr, out
+    assert "Traceback" not in out and not marker.exists()
 
 
 def test_files_that_are_not_checkpoints_are_called_that(stack_python, tiny_data, trained, tmp_path):
