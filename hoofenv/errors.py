@@ -71,6 +71,7 @@ CODES: dict[str, str] = {
     "work-dir-used": "the work dir already holds a run",
     "pretrained-unavailable": "the pretrained backbone could not be downloaded",
     "checkpoint-refused": "a checkpoint holds more than weights and data (weights_only refused it)",
+    "config-not-ours": "a config.py that MMEngine would run is not one hoofenv rendered (edited, replaced, unrecorded)",
     "not-a-checkpoint": "a file given as a checkpoint is not one (text, empty, truncated zip, TorchScript)",
     "oom": "CUDA out of memory at a fixed batch size",
     "train-failed": "training failed",

@@ -101,7 +101,7 @@ def export(ckpt: str, out: str, config: str | None = None, env: str | None = Non
     target = Path(out).expanduser().resolve()
     if target.suffix != ".onnx":
         raise UsageError(f"--onnx {out}: the file name must end in .onnx", hint=f"--onnx {target.with_suffix('.onnx')}")
-    cfg = find_config(ckpt_path.resolve(), config)
+    cfg = find_config(ckpt_path.resolve(), config, f"hoofenv export {ckpt} --onnx {out}")
     py = stack_python(TrainOptions(data="", env=env, python=python))
     ensure_onnx(py, emit, install)
     args = [str(cfg), str(ckpt_path.resolve()), "-o", str(target.parent), "--device", device,

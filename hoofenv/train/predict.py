@@ -9,13 +9,16 @@ from typing import Callable
 from hoofenv.errors import HoofenvError, UsageError
 from hoofenv.inenv import protocol
 from hoofenv.machine import inenv
+from hoofenv.train import rendered
 from hoofenv.train.checkpoints import EVENTS, checkpoint_error
 from hoofenv.train.options import TrainOptions
 from hoofenv.train.preflight import stack_python
 
 
-def find_config(ckpt: Path, config: str | None) -> Path:
-    """The rendered config beside the checkpoint (WORK_DIR/config.py), unless given."""
+def find_config(ckpt: Path, config: str | None, command: str = "hoofenv predict CKPT IMAGES") -> Path:
+    """The config given, else the one `hoofenv train` rendered beside the checkpoint (WORK_DIR/config.py) when its
+    record says hoofenv wrote it: MMEngine runs a config as Python, so a config.py found beside a checkpoint from
+    elsewhere runs only when the user names it. COMMAND: what the user ran, for the hint that adds --config."""
     if config:
         path = Path(config).expanduser().resolve()
         if not path.is_file():
@@ -25,7 +28,7 @@ def find_config(ckpt: Path, config: str | None) -> Path:
     if not cand.is_file():
         raise UsageError(f"no config.py beside {ckpt}",
                          hint="pass --config WORK_DIR/config.py (the one `hoofenv train` rendered)")
-    return cand
+    return rendered.config_beside(ckpt, f"{command} --config {cand}")
 
 
 def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, config: str | None = None,
@@ -37,7 +40,7 @@ def predict(ckpt: str, images: list[str], out: str, bboxes: str | None = None, c
     ckpt_path = Path(ckpt).expanduser()
     if not ckpt_path.is_file():
         raise UsageError(f"{ckpt}: no such checkpoint")
-    cfg = find_config(ckpt_path.resolve(), config)
+    cfg = find_config(ckpt_path.resolve(), config, f"hoofenv predict {ckpt} IMAGES")
     missing = [i for i in images if not Path(i).is_file()]
     if missing:
         raise UsageError(f"{len(missing)} image(s) not found", causes=missing[:5])

@@ -37,28 +37,49 @@ def record(work_dir: Path) -> Path:
     return atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
-def verify(work_dir: Path, fresh_start: str) -> None:
-    """Raise unless every file of FILES in WORK_DIR is the one hoofenv recorded. FRESH_START: the command that
-    trains on from this run's weights instead (weights load under torch's weights_only rules, never as code)."""
+def not_ours(work_dir: Path) -> str | None:
+    """Why WORK_DIR's config.py / metainfo.py are not the files hoofenv recorded; None when they are."""
     work_dir = Path(work_dir).resolve()
     path = record_path(work_dir)
     try:
         doc = json.loads(path.read_text())
         digests = doc.get("sha256") if isinstance(doc, dict) and doc.get("work_dir") == str(work_dir) else None
-        why = None if isinstance(digests, dict) else f"{path} does not name this work dir's files"
+        if not isinstance(digests, dict):
+            return f"{path} does not name this work dir's files"
     except FileNotFoundError:
-        digests, why = None, (f"hoofenv has no record of writing its config (records: {path.parent}; a work dir "
-                              "from another machine or user, or a cleared cache, has none)")
+        return (f"hoofenv has no record of writing it (records: {path.parent}; a work dir from another machine or "
+                "user, or a cleared cache, has none)")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        digests, why = None, f"{path} is unreadable: {exc}"
-    if isinstance(digests, dict):
-        changed = [name for name in FILES if (work_dir / name).is_file()
-                   and (not isinstance(digests.get(name), str) or sha256_file(work_dir / name) != digests[name])]
-        if not changed:
-            return
-        why = f"{' and '.join(changed)} differ from what hoofenv wrote there (sha256): edited or replaced since"
-    raise HoofenvError(f"refused to resume {work_dir}: its config is not one hoofenv wrote",
-                       causes=[why, "MMEngine runs config.py and metainfo.py as Python; hoofenv runs no code from a "
-                                    "file it did not write"],
-                       hint=f"{fresh_start}   (a new run from this run's weights, with a config hoofenv renders)",
-                       code="config-not-ours")
+        return f"{path} is unreadable: {exc}"
+    changed = [name for name in FILES if (work_dir / name).is_file()
+               and (not isinstance(digests.get(name), str) or sha256_file(work_dir / name) != digests[name])]
+    if changed:
+        return f"{' and '.join(changed)} differ from what hoofenv wrote there (sha256): edited or replaced since"
+    return None
+
+
+WHY = "MMEngine runs config.py and metainfo.py as Python; hoofenv runs no code from a file it did not write"
+
+
+def verify(work_dir: Path, fresh_start: str) -> None:
+    """Raise unless every file of FILES in WORK_DIR is the one hoofenv recorded. FRESH_START: the command that
+    trains on from this run's weights instead (weights load under torch's weights_only rules, never as code)."""
+    why = not_ours(work_dir)
+    if why is not None:
+        raise HoofenvError(f"refused to resume {Path(work_dir).resolve()}: its config is not one hoofenv wrote",
+                           causes=[why, WHY],
+                           hint=f"{fresh_start}   (a new run from this run's weights, with a config hoofenv renders)",
+                           code="config-not-ours")
+
+
+def config_beside(ckpt: Path, vouch: str) -> Path:
+    """The config.py beside checkpoint CKPT, when hoofenv rendered it there; else an error whose hint VOUCH is the
+    command naming the file with --config (the user's explicit choice to run it)."""
+    config = ckpt.parent / "config.py"
+    why = not_ours(ckpt.parent)
+    if why is not None:
+        raise HoofenvError(f"refused to run {config} found beside {ckpt.name}: not a config hoofenv wrote",
+                           causes=[why, WHY],
+                           hint=f"{vouch}   (only if you trust that file: it runs as Python)",
+                           code="config-not-ours")
+    return config

@@ -195,7 +195,7 @@ def test_train_with_a_non_executable_env_python_names_the_fix(tmp_path):
     for name in ("x.pth", "config.py", "a.jpg"):
         (tmp_path / name).write_text("x")
     proc = run_cli("predict", "--env", str(env), "-o", str(tmp_path / "out"), str(tmp_path / "x.pth"),
-                   str(tmp_path / "a.jpg"))
+                   str(tmp_path / "a.jpg"), "--config", str(tmp_path / "config.py"))
     assert proc.returncode == 1 and "is not executable" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 
