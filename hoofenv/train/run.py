@@ -136,12 +136,12 @@ def _render(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: 
     config-checked in the env unless --skip-verify)."""
     if setup.own:
         user_config.render(opts, python, setup.config, root, setup.batch, setup.pretrained, emit)
-        rendered.record(setup.work_dir)
+        _record(setup.work_dir, emit)
         return
     metainfo = write_metainfo(schema, setup.work_dir / "metainfo.py")
     text = render_config(opts, root, metainfo, schema, setup.size, setup.batch, setup.workers, setup.pretrained)
     atomic_write_text(setup.config, text)
-    rendered.record(setup.work_dir)
+    _record(setup.work_dir, emit)
     world = world_size(opts)
     emit({"event": "config", "path": str(setup.config), "size": setup.size, "keypoints": len(schema.keypoints),
           "input_size": list(opts.input_size), "batch": setup.batch, "workers": setup.workers,
@@ -149,6 +149,17 @@ def _render(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: 
           "global_batch": (setup.batch or 0) * world, "track": list(opts.track)})
     if not opts.skip_verify:  # the env preflights: verify, and this template's config check
         user_config.check_rendered(python, setup.config, emit)
+
+
+def _record(work_dir: Path, emit: Emit) -> None:
+    """The rendered files' record, which --resume and predict check; a cache that cannot be written costs only that."""
+    try:
+        rendered.record(work_dir)
+    except OSError as exc:
+        emit({"event": "notice", "text": f"could not record the rendered config in hoofenv's cache "
+                                         f"({exc.strerror or exc}: {exc.filename or rendered.record_path(work_dir)}): "
+                                         "training goes on; --resume and predict without --config will refuse "
+                                         "this work dir"})
 
 
 def _slurm(opts: TrainOptions, python: Path, setup: Setup, root: Path, schema: Schema, emit: Emit) -> Path:

@@ -88,3 +88,15 @@ def test_a_record_that_is_a_folder_is_a_refusal(work):
     path = rendered.record_path(work)
     path.mkdir(parents=True)
     refused(work)
+
+
+def test_a_cache_that_cannot_be_written_is_a_notice_not_a_failed_run(work, monkeypatch):
+    from hoofenv.train import run
+
+    def full(work_dir):
+        raise OSError(28, "No space left on device", str(rendered.record_path(work_dir)))
+    monkeypatch.setattr(rendered, "record", full)
+    events = []
+    run._record(work, events.append)
+    assert len(events) == 1 and events[0]["event"] == "notice"
+    assert "No space left on device" in events[0]["text"] and "--resume" in events[0]["text"]
