@@ -104,7 +104,7 @@ def _ops_run_on_cpu(where: Path, wheel: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(WANTED not in ("cpu", "all"), reason="opt-in: HOOFENV_REAL_BUILD=cpu (about 10 min of 2 cores)")
+@pytest.mark.skipif(WANTED not in ("cpu", "all"), reason="opt-in: HOOFENV_REAL_BUILD=cpu (about 5 min of 2 cores)")
 def test_real_cpu_build_against_torch_2_14_headers(tmp_path, monkeypatch):
     plan, where, wheel, seen, seconds = _build("cpu", tmp_path, monkeypatch)
     log = "\n".join(p.read_text() for p in sorted((where / "logs").glob("*.log")))
