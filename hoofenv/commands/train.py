@@ -67,6 +67,9 @@ def add_parser(sub) -> None:
     g.add_argument("--trust-checkpoint", action="store_true",
                    help="load the --from/--pretrained file (with --resume: the work dir's last checkpoint) with "
                         "weights_only=False: it can run code, for files you trust only")
+    g.add_argument("--trust-config", action="store_true",
+                   help="with --resume: run the work dir's config.py and metainfo.py although hoofenv has no matching "
+                        "record of writing them (edited by you, or from an earlier hoofenv): they run as Python")
     g.add_argument("--seed", type=_common.count(0, SEED_MAX), default=None, metavar="N",
                    help="default 21 (an own config: its randomness.seed)")
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
@@ -147,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         model_size=args.model_size, input_size=args.input_size, workers=args.workers,
         val_interval=args.val_interval, env=args.env, python=args.python, resume=args.resume,
         from_ckpt=args.from_ckpt, pretrained=args.pretrained, trust_checkpoint=args.trust_checkpoint,
+        trust_config=args.trust_config,
         gpus=args.gpus, nnodes=_nnodes(args.nnodes), node_rank=args.node_rank, master_addr=args.master_addr,
         master_port=args.master_port, amp=args.amp, skip_verify=args.skip_verify,
         deterministic=args.deterministic, verbose=args.verbose, stop_after_epoch=args.stop_after_epoch, lr=args.lr,

@@ -22,6 +22,7 @@ class TrainOptions:
     from_ckpt: str | None = None
     pretrained: str = "default"
     trust_checkpoint: bool = False
+    trust_config: bool = False  # --resume runs a work dir config hoofenv has no record of writing
     gpus: int | None = None  # --gpus N: N processes, one per GPU (the GPU spelling of nproc)
     nnodes: int | str = 1  # N, or MIN:MAX with rdzv (elastic)
     node_rank: int = 0

@@ -61,15 +61,17 @@ def not_ours(work_dir: Path) -> str | None:
 WHY = "MMEngine runs config.py and metainfo.py as Python; hoofenv runs no code from a file it did not write"
 
 
-def verify(work_dir: Path, fresh_start: str) -> None:
+def verify(work_dir: Path, fresh_start: str, vouch: str = "") -> None:
     """Raise unless every file of FILES in WORK_DIR is the one hoofenv recorded. FRESH_START: the command that
-    trains on from this run's weights instead (weights load under torch's weights_only rules, never as code)."""
+    trains on from this run's weights instead (weights load under torch's weights_only rules, never as code);
+    VOUCH: the command that resumes anyway, for files the user knows (edited by them, or an earlier hoofenv's)."""
     why = not_ours(work_dir)
     if why is not None:
+        hint = f"{fresh_start}   (a new run from this run's weights, with a config hoofenv renders)"
+        if vouch:
+            hint += f"\n  or, for files you know (your own edit, an earlier hoofenv's): {vouch}"
         raise HoofenvError(f"refused to resume {Path(work_dir).resolve()}: its config is not one hoofenv wrote",
-                           causes=[why, WHY],
-                           hint=f"{fresh_start}   (a new run from this run's weights, with a config hoofenv renders)",
-                           code="config-not-ours")
+                           causes=[why, WHY], hint=hint, code="config-not-ours")
 
 
 def config_beside(ckpt: Path, vouch: str) -> Path:

@@ -198,9 +198,17 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
         if opts.from_ckpt:
             raise UsageError("--resume and --from exclude each other",
                              hint="--resume continues this work dir's run; --from starts a new run from a checkpoint")
-        rendered.verify(work_dir, _fresh_start(opts, work_dir, own))
+        if opts.trust_config:
+            _record(work_dir, emit)  # the user vouched for these files: later resumes need no flag
+        else:
+            rendered.verify(work_dir, _fresh_start(opts, work_dir, own),
+                            f"{_fresh_start(opts, work_dir, own, resume=True)}")
         batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
     else:
+        if opts.trust_config:
+            raise UsageError("--trust-config goes with --resume",
+                             hint="a new run renders its own config; --trust-config vouches for a work dir's config "
+                                  "when resuming it")
         if opts.from_ckpt and not Path(opts.from_ckpt).is_file():
             raise UsageError(f"--from {opts.from_ckpt}: no such checkpoint")
         if (work_dir / "last_checkpoint").exists():
@@ -218,13 +226,16 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
 
 
-def _fresh_start(opts: TrainOptions, work_dir: Path, own: bool) -> str:
-    """The command that trains on from WORK_DIR's weights in a new work dir."""
+def _fresh_start(opts: TrainOptions, work_dir: Path, own: bool, resume: bool = False) -> str:
+    """The command that trains on from WORK_DIR's weights in a new work dir (RESUME: that resumes it trusting its
+    config)."""
     parts = ["hoofenv train"]
     if own:
         parts.append(f"--config {opts.config}")
     if opts.data:
         parts.append(f"--data {opts.data}")
+    if resume:
+        return " ".join(parts + [f"--work-dir {work_dir} --resume --trust-config"])
     return " ".join(parts + [f"--work-dir {work_dir}-2 --from {work_dir / 'last.pth'}"])
 
 

@@ -242,7 +242,26 @@ def test_resume_refuses_a_config_someone_else_wrote(stack_python, tiny_data, tra
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1 and f"refused to resume {work}" in proc.stderr, out
     assert "config.py differ" in proc.stderr and f"--from {work}/last.pth" in proc.stderr, out
+    assert f"--work-dir {work} --resume --trust-config" in proc.stderr, out
     assert "Traceback" not in out and not marker.exists()
+
+
+def test_trust_config_resumes_a_work_dir_hoofenv_has_no_record_of(stack_python, tiny_data, trained, tmp_path):
+    """A work dir from an earlier hoofenv (no record): refused, then resumed with --trust-config, which records it,
+    so the next --resume needs no flag."""
+    work = tmp_path / "w"
+    shutil.copytree(trained, work, symlinks=True)
+    (work / "last_checkpoint").write_text(str(work / (trained / "last.pth").resolve().name))
+    args = ["train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir", str(work), "--resume",
+            "--skip-verify"]
+    refused = run_cli(*args)
+    assert refused.returncode == 1 and "no record" in refused.stderr, refused.stderr
+    vouched = run_cli(*args, "--trust-config")
+    assert vouched.returncode == 0, (vouched.stdout + vouched.stderr)[-3000:]
+    rendered.verify(work, "unused")  # recorded now
+    wrong = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir",
+                    str(tmp_path / "new"), "--trust-config", "--skip-verify")
+    assert wrong.returncode == 2 and "--trust-config goes with --resume" in wrong.stderr, wrong.stderr
 
 
 def test_files_that_are_not_checkpoints_are_called_that(stack_python, tiny_data, trained, tmp_path):
