@@ -176,15 +176,18 @@ def warp_like_cv2(img, m, size, np):
         x, y = (rx[:, None] + cx[None, :]) >> 5, (ry[:, None] + cy[None, :]) >> 5
         return _bilinear_any(img, x, y, np)
     y = ry >> 5
+
+    def rows(offset, group):
+        x = (offset + cx) >> 5
+        return _bilinear_rows(img, x >> 5, x & 31, y[group] >> 5, y[group] & 31, np)
+
     offsets = np.unique(rx)
-    if len(offsets) == 1:
-        x = (offsets[0] + cx) >> 5
-        return _bilinear_rows(img, x >> 5, x & 31, y >> 5, y & 31, np)
+    if len(offsets) == 1:  # the usual case: no output array to copy into
+        return rows(offsets[0], slice(None))
     out = np.empty((h, w, img.shape[2]), dtype=np.uint8)
     for offset in offsets:
         group = rx == offset
-        x = (offset + cx) >> 5
-        out[group] = _bilinear_rows(img, x >> 5, x & 31, y[group] >> 5, y[group] & 31, np)
+        out[group] = rows(offset, group)
     return out
 
 
@@ -225,6 +228,9 @@ def infer(session, batch, meta: dict, np):
     return decode(simcc_x, simcc_y, meta, np)
 
 
+ORIENTATION = 0x0112  # the EXIF tag exif_transpose reads
+
+
 def open_rgb(path: str):
     """The picture as an RGB PIL image turned by its EXIF orientation, as cv2.imread reads it; None when it cannot
     be read. No copy where none is needed (exif_transpose and convert both copy an image they leave as it is: 0.6 ms
@@ -243,9 +249,6 @@ def open_rgb(path: str):
     except (OSError, ValueError, Image.DecompressionBombError):
         image.close()
         return None
-
-
-ORIENTATION = 0x0112  # the EXIF tag exif_transpose reads
 
 
 def predict_image(session, meta: dict, image_id: int, path: str, boxes: dict, roles, out: Path, np):

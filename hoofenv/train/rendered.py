@@ -31,10 +31,8 @@ def record(work_dir: Path) -> Path:
     """Record the sha256 of the rendered files present in WORK_DIR; returns the record's path."""
     work_dir = Path(work_dir).resolve()
     digests = {name: sha256_file(work_dir / name) for name in FILES if (work_dir / name).is_file()}
-    path = record_path(work_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": 1, "work_dir": str(work_dir), "sha256": digests}
-    return atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+    return atomic_write_text(record_path(work_dir), json.dumps(doc, indent=1) + "\n")
 
 
 def not_ours(work_dir: Path) -> str | None:

@@ -201,8 +201,9 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
         if opts.trust_config:
             _record(work_dir, emit)  # the user vouched for these files: later resumes need no flag
         else:
-            rendered.verify(work_dir, _fresh_start(opts, work_dir, own),
-                            f"{_fresh_start(opts, work_dir, own, resume=True)}")
+            fresh = _train_command(opts, own, f"--work-dir {work_dir}-2 --from {work_dir / 'last.pth'}")
+            vouch = _train_command(opts, own, f"--work-dir {work_dir} --resume --trust-config")
+            rendered.verify(work_dir, fresh, vouch)
         batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
     else:
         if opts.trust_config:
@@ -226,17 +227,11 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
 
 
-def _fresh_start(opts: TrainOptions, work_dir: Path, own: bool, resume: bool = False) -> str:
-    """The command that trains on from WORK_DIR's weights in a new work dir (RESUME: that resumes it trusting its
-    config)."""
-    parts = ["hoofenv train"]
-    if own:
-        parts.append(f"--config {opts.config}")
-    if opts.data:
-        parts.append(f"--data {opts.data}")
-    if resume:
-        return " ".join(parts + [f"--work-dir {work_dir} --resume --trust-config"])
-    return " ".join(parts + [f"--work-dir {work_dir}-2 --from {work_dir / 'last.pth'}"])
+def _train_command(opts: TrainOptions, own: bool, rest: str) -> str:
+    """`hoofenv train` with this run's config and data, then REST."""
+    config = [f"--config {opts.config}"] if own else []
+    data = [f"--data {opts.data}"] if opts.data else []
+    return " ".join(["hoofenv train", *config, *data, rest])
 
 
 def resumed_batch(config_text: str) -> int | None:
