@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
                    help="RTMPose size; auto: by GPU memory (<8 GiB t, <16 GiB s, else m; CPU t)")
     p.add_argument("--input-size", type=_size, default=(256, 256), metavar="WxH", help="default 256x256")
     p.add_argument("--workers", default="auto", metavar="auto|N", type=_common.auto_or_count(0),
-                   help="data loader workers (auto: cores - 1, max 8; 0: load in the training process)")
+                   help="data loader workers (auto: cores - 1, max 8; on the CPU 0 up to 2 cores; 0: load in the "
+                        "training process)")
     p.add_argument("--val-interval", type=_common.count(1), metavar="N", help="validate and checkpoint every N epochs")
     p.add_argument("--lr", type=_common.number(0), default=None, metavar="LR",
                    help="base learning rate (AdamW); default 4e-3 x sqrt(batch/256), RTMPose's rate scaled to the batch")

@@ -295,6 +295,29 @@ def register_cpu_wrapper() -> None:
     MODEL_WRAPPERS.register_module(name=CPU_WRAPPER, module=HoofenvCpuDDP)
 
 
+def make_epoch_seed_hook():
+    """With --workers 0 the augmentations draw from the training process's own generators, which MMEngine seeds
+    once per start, so a resumed run would draw the first epoch's numbers again. Seeded from (seed, epoch, rank)
+    before every epoch, as worker processes are seeded each epoch, a run and its resumption draw the same."""
+    from mmengine.hooks import Hook
+
+    class HoofenvEpochSeed(Hook):
+        priority = "VERY_HIGH"
+
+        def before_train_epoch(self, runner):
+            import random
+
+            import numpy as np
+            import torch
+
+            value = (int(runner.seed) + 1_000_003 * runner.epoch + runner.rank) % 2 ** 32
+            random.seed(value)
+            np.random.seed(value)
+            torch.manual_seed(value)
+
+    return HoofenvEpochSeed()
+
+
 def make_buffer_sync_hook():
     """Per-rank BN statistics (the CPU has no SyncBN) averaged across ranks at the end of every epoch, in the model
     and in the EMA copy, before the checkpoint and the validation that follow: every rank then holds the weights
@@ -431,6 +454,8 @@ def build_runner(args, work_dir: Path):
         os.replace(tmp, rendered)
     if cfg.get("model_wrapper_cfg", {}).get("type") == CPU_WRAPPER:
         runner.register_hook(make_buffer_sync_hook(), "NORMAL")
+    if cfg.get("train_dataloader", {}).get("num_workers", 1) == 0:
+        runner.register_hook(make_epoch_seed_hook())
     if not args.bare:
         record_saves(runner, rank())
         runner.register_hook(make_progress_hook(work_dir, args.stop_after_epoch, args.epoch_scalars), "LOWEST")

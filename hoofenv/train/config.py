@@ -93,9 +93,13 @@ def auto_batch(size: str, gpu_memory_gib: float | None, input_size=(256, 256)) -
     return batch
 
 
-def auto_workers(cores: int | None = None) -> int:
+def auto_workers(cores: int | None = None, gpu: bool = True) -> int:
+    """Data loader processes: cores - 1 (at most 8) keep a GPU fed. Training on the CPU, the model's threads want
+    every core, and with 2 a worker process costs more than it saves (its own CPU time, and handing each batch's
+    tensors across processes: 22 ms an iteration here); loading in the training process makes an iteration of the
+    demo 8-14 % shorter (docs/PERFORMANCE.md)."""
     cores = cores or os.cpu_count() or 1
-    return 0 if cores <= 1 else min(8, cores - 1)
+    return 0 if cores <= 1 or (not gpu and cores <= 2) else min(8, cores - 1)
 
 
 def stage2_epochs(max_epochs: int) -> int:

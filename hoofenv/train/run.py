@@ -201,7 +201,7 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
         if opts.trust_config:
             _record(work_dir, emit)  # the user vouched for these files: later resumes need no flag
         else:
-            fresh = _train_command(opts, own, f"--work-dir {work_dir}-2 --from {work_dir / 'last.pth'}")
+            fresh = _train_command(opts, own, f"--work-dir {work_dir}-2 --from {last_weights(work_dir)}")
             vouch = _train_command(opts, own, f"--work-dir {work_dir} --resume --trust-config")
             rendered.verify(work_dir, fresh, vouch)
         batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
@@ -218,13 +218,24 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
                                     f"(or --from {work_dir}/best.pth for incremental training)", code="work-dir-used")
         batch = parse_batch(opts.batch_size) or (None if own else trainconfig.auto_batch(size, gpu_mem,
                                                                                          opts.input_size))
-    workers = trainconfig.auto_workers() if opts.workers == "auto" else int(opts.workers)
+    workers = trainconfig.auto_workers(gpu=gpu_mem is not None) if opts.workers == "auto" else int(opts.workers)
     if own:  # the config's own backbone unless --pretrained names a file or none
         pretrained = None if opts.resume or opts.pretrained in ("default", "none") else resolve_pretrained(
             opts.pretrained, size, emit)
         return Setup(size, work_dir, batch, False, workers, pretrained, own=True)
     pretrained = None if opts.resume else resolve_pretrained(opts.pretrained, size, emit)
     return Setup(size, work_dir, batch, opts.batch_size == "auto" and not opts.resume, workers, pretrained)
+
+
+def last_weights(work_dir: Path) -> Path:
+    """The checkpoint a new run takes the old run's weights from: last.pth, else the newest epoch_*.pth (a pruned
+    work dir, one copied without its links), else last.pth for the message."""
+    last = work_dir / "last.pth"
+    if last.is_file():
+        return last
+    epochs = sorted((int(p.stem[6:]), p) for p in work_dir.glob("epoch_*.pth")
+                    if p.stem[6:].isdecimal() and p.is_file())
+    return epochs[-1][1] if epochs else last
 
 
 def _train_command(opts: TrainOptions, own: bool, rest: str) -> str:

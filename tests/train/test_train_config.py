@@ -103,6 +103,8 @@ def test_sizes_by_gpu_memory():
     assert 1 <= b and b * trainconfig.MEM_PER_SAMPLE_GIB["t"] + trainconfig.MEM_OVERHEAD_GIB < 6.0 * 0.8 + 1e-9
     assert trainconfig.auto_batch("t", None) == trainconfig.CPU_BATCH
     assert trainconfig.auto_workers(1) == 0 and trainconfig.auto_workers(2) == 1 and trainconfig.auto_workers(64) == 8
+    # on the CPU the model's threads take the cores: no worker process up to 2 cores, as before from 3
+    assert [trainconfig.auto_workers(n, gpu=False) for n in (1, 2, 3, 64)] == [0, 0, 2, 8]
 
 
 def test_model_archs(tmp_path):
@@ -215,3 +217,29 @@ def test_learning_rate_scales_with_the_batch():
     assert trainconfig.scaled_lr(256) == 4e-3              # RTMPose's own setting
     assert trainconfig.scaled_lr(4) == 5e-4                # sqrt(4/256) = 1/8
     assert trainconfig.scaled_lr(64) == 2e-3
+
+
+@pytest.mark.parametrize("version, fused", [("2.14.1+cu130", True), ("2.4.0", True), ("2.3.1", False),
+                                            ("2.10.0a0+git1234", True), (None, False), ("weird", False)])
+def test_adamw_is_fused_where_torch_has_it_and_one_group_without_decay(tmp_path, monkeypatch, version, fused):
+    """RTMPose's paramwise_cfg only exempts norms and biases from decay, and without decay it only costs a group per
+    tensor; the fused kernel comes with torch >= 2.4, read from its metadata (no import: the file is plain Python)."""
+    import importlib.metadata
+
+    def fake(name):
+        if version is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return version
+
+    monkeypatch.setattr(importlib.metadata, "version", fake)
+    optim = _render(tmp_path, PRESETS["hoof-side"])["optim_wrapper"]
+    assert optim["optimizer"]["weight_decay"] == 0 and "paramwise_cfg" not in optim
+    assert optim["optimizer"].get("fused", False) is fused
+
+
+def test_weight_decay_brings_rtmposes_norm_and_bias_exemption_back(tmp_path):
+    text = render_config(TrainOptions(data=str(tmp_path)), tmp_path, tmp_path / "metainfo.py", PRESETS["hoof-side"],
+                         "t", 8, 1, None)
+    optim = _exec(text.replace("\nweight_decay = 0.\n", "\nweight_decay = 0.05\n"))["optim_wrapper"]
+    assert optim["optimizer"]["weight_decay"] == 0.05
+    assert optim["paramwise_cfg"] == dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True)

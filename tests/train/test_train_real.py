@@ -124,6 +124,23 @@ def test_interrupted_run_resumes_to_the_same_state(stack_python, tiny_data, trai
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
 
 
+def test_a_run_loading_in_its_own_process_resumes_to_the_same_state(stack_python, tiny_data, tmp_path):
+    """--workers 0 (the default on the CPU with 2 cores): the augmentations draw from the training process's own
+    generators, which hoofenv seeds before every epoch, so a resumed run draws what the whole run drew."""
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    proc = train(stack_python, tiny_data, whole, epochs=2, workers="0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = train(stack_python, tiny_data, part, "--stop-after-epoch", "1", epochs=2, workers="0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    again = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir", str(part),
+                    "--resume", "--skip-verify")
+    assert again.returncode == 0 and "starting at epoch 2" in again.stdout, again.stdout + again.stderr
+    a, b = (state(stack_python, (w / "last.pth").resolve()) for w in (whole, part))
+    assert (a["epoch"], a["iter"]) == (b["epoch"], b["iter"]) == (2, 4)
+    differ = [k for k in a["tensors"] if a["tensors"][k] != b["tensors"][k]]
+    assert not differ, f"{len(differ)} of {len(a['tensors'])} tensors differ, e.g. {differ[:3]}"
+
+
 def test_resume_refused_without_a_run(stack_python, tiny_data, tmp_path):
     proc = run_cli("train", "--data", str(tiny_data), "--python", str(stack_python), "--work-dir",
                    str(tmp_path / "empty"), "--resume", "--skip-verify")
