@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hoofenv.machine.cores import usable_cores
 from hoofenv.paths import bundled_config
 
 BEGIN = "# --- hoofenv parameters ---"
@@ -98,7 +99,7 @@ def auto_workers(cores: int | None = None, gpu: bool = True) -> int:
     every core, and with 2 a worker process costs more than it saves (its own CPU time, and handing each batch's
     tensors across processes: 22 ms an iteration here); loading in the training process makes an iteration of the
     demo 8-14 % shorter (docs/PERFORMANCE.md)."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     return 0 if cores <= 1 or (not gpu and cores <= 2) else min(8, cores - 1)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from hoofenv.machine import inenv
+from hoofenv.machine.cores import usable_cores
 from hoofenv.train.options import TrainOptions
 
 HOOK_PRIORITY_NOTE = (
@@ -86,7 +87,7 @@ def launch_env(opts: TrainOptions, gpu: bool) -> dict:
     its share of the cores (unless the user set OMP_NUM_THREADS)."""
     if not opts.distributed or gpu or "OMP_NUM_THREADS" in os.environ:
         return {}
-    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // opts.procs))}
+    return {"OMP_NUM_THREADS": str(max(1, usable_cores() // opts.procs))}
 
 
 def _table_line(text: str) -> bool:

@@ -221,3 +221,9 @@ def test_track_installs_the_pins_into_a_managed_env_under_its_constraints(tmp_pa
         tracking.ensure(["tensorboard"], env / "bin" / "python", env, lambda e: pytest.fail(f"again: {e}"))
     finally:
         server.stop()
+
+
+def test_cpu_processes_share_the_cores_they_were_given(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert launch_env(TrainOptions(data="d", nproc=2), gpu=False) == {"OMP_NUM_THREADS": "4"}

@@ -243,3 +243,13 @@ def test_weight_decay_brings_rtmposes_norm_and_bias_exemption_back(tmp_path):
     optim = _exec(text.replace("\nweight_decay = 0.\n", "\nweight_decay = 0.05\n"))["optim_wrapper"]
     assert optim["optimizer"]["weight_decay"] == 0.05
     assert optim["paramwise_cfg"] == dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True)
+
+
+def test_auto_workers_count_the_cores_this_process_was_given(monkeypatch):
+    """A SLURM job or a container given 2 of a node's 64 cores trains as on 2 cores."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5, 9})
+    assert trainconfig.auto_workers(gpu=False) == 0 and trainconfig.auto_workers(gpu=True) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert trainconfig.auto_workers(gpu=False) == 8
