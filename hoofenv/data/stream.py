@@ -193,8 +193,6 @@ def _chunk(text: str, i: int, dec: json.JSONDecoder, hook: NonFinite, stop=None)
 SPLIT_MIN = 64 << 20  # characters left in the file before a section is shared with a second process
 
 
-
-
 def _split_section(text: str, i: int, key: str, dec: json.JSONDecoder, hook: NonFinite, on_batch, helper) -> int:
     """One section in two processes: a forked child parses the elements from a `}, {` about halfway through the
     rest of the text and hands HELPER.child_batch each batch; this process parses those before it. The child's
