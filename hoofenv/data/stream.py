@@ -19,8 +19,6 @@ import pickle
 import re
 from typing import Any, Callable
 
-from hoofenv.machine.cores import usable_cores
-
 SECTIONS = ("images", "annotations", "categories")
 _WS = re.compile(r"[ \t\n\r]*").match
 
@@ -84,7 +82,7 @@ def walk(text: str, on_batch: Callable[[str, list, int, bool], None],
             if key in done or key in top:
                 raise Fallback  # a repeated key: json.loads keeps the last one
             helper = splitter(key) if splitter is not None else None
-            if helper is not None and len(text) - i >= SPLIT_MIN and usable_cores() >= 2 and hasattr(os, "fork"):
+            if helper is not None and len(text) - i >= SPLIT_MIN and _cores() >= 2 and hasattr(os, "fork"):
                 i = _split_section(text, i + 1, key, dec, hook, on_batch, helper)
             else:
                 i = _section(text, i + 1, key, dec, hook, on_batch)[0]
@@ -191,6 +189,13 @@ def _chunk(text: str, i: int, dec: json.JSONDecoder, hook: NonFinite, stop=None)
 
 
 SPLIT_MIN = 64 << 20  # characters left in the file before a section is shared with a second process
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _split_section(text: str, i: int, key: str, dec: json.JSONDecoder, hook: NonFinite, on_batch, helper) -> int:

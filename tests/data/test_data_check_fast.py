@@ -95,7 +95,7 @@ def split_way(text: str, monkeypatch, chunk: int | None = None) -> tuple:
     real_merge = check_module._Half.merge
     with monkeypatch.context() as m:
         m.setattr(stream, "SPLIT_MIN", 0)
-        m.setattr(stream, "usable_cores", lambda: 2)
+        m.setattr(stream, "_cores", lambda: 2)
         m.setattr(check_module._Half, "merge", lambda self, *a: merged.append(1) or real_merge(self, *a))
         if chunk:
             m.setattr(stream, "CHUNK", chunk)
