@@ -10,6 +10,7 @@ events (dicts with an "event" key) to a callback; the CLI renders them.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -201,8 +202,10 @@ def _setup(opts: TrainOptions, emit: Emit, own: bool = False) -> Setup:
         if opts.trust_config:
             _record(work_dir, emit)  # the user vouched for these files: later resumes need no flag
         else:
-            fresh = _train_command(opts, own, f"--work-dir {work_dir}-2 --from {last_weights(work_dir)}")
-            vouch = _train_command(opts, own, f"--work-dir {work_dir} --resume --trust-config")
+            q = shlex.quote
+            fresh = _train_command(opts, own, f"--work-dir {q(f'{work_dir}-2')} "
+                                              f"--from {q(str(last_weights(work_dir)))}")
+            vouch = _train_command(opts, own, f"--work-dir {q(str(work_dir))} --resume --trust-config")
             rendered.verify(work_dir, fresh, vouch)
         batch = resumed_batch((work_dir / "config.py").read_text(errors="replace"))
     else:
@@ -239,9 +242,9 @@ def last_weights(work_dir: Path) -> Path:
 
 
 def _train_command(opts: TrainOptions, own: bool, rest: str) -> str:
-    """`hoofenv train` with this run's config and data, then REST."""
-    config = [f"--config {opts.config}"] if own else []
-    data = [f"--data {opts.data}"] if opts.data else []
+    """`hoofenv train` with this run's config and data, then REST (paths in it already quoted for a shell)."""
+    config = [f"--config {shlex.quote(str(opts.config))}"] if own else []
+    data = [f"--data {shlex.quote(str(opts.data))}"] if opts.data else []
     return " ".join(["hoofenv train", *config, *data, rest])
 
 
